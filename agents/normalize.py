@@ -1,0 +1,154 @@
+"""``normalize``: raw carrier payloads → normalized events on ``tracking.events``; bad input →
+``tracking.deadletter`` with its reason.
+
+Stateless, so it reads the raw topics in batches (``take_events``) and groups the resulting events
+by the partition of ``tracking.events`` their shipment key hashes to: one Faust message per
+partition per batch instead of one per event. It awaits the broker's acknowledgement of everything
+it sent before the batch is acked, so an offset is never committed past an unsent event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT
+
+import carriers
+from carriers.base import ParseError
+from schemas.deadletter import DeadLetter
+from schemas.events import TrackingEvent, encode_events, parse_utc
+from trackstream import metrics
+from trackstream.settings import Settings
+from trackstream.topics import partition_for
+from trackstream.topics_faust import Topics
+
+log = logging.getLogger(__name__)
+
+RECEIVED_AT_HEADER = "received-at"
+
+
+def carrier_of(topic: str) -> str:
+    """``carrier.<name>.raw`` → ``<name>``."""
+    parts = topic.split(".")
+    if len(parts) != 3 or parts[0] != "carrier" or parts[2] != "raw":
+        raise ValueError(f"not a raw carrier topic: {topic}")
+    return parts[1]
+
+
+def decode_headers(headers: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    for name, value in items:
+        out[str(name).lower()] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return out
+
+
+@dataclass
+class NormalizedBatch:
+    """What one batch of raw messages turns into: event groups per partition, and dead letters."""
+
+    by_partition: dict[int, list[TrackingEvent]] = field(default_factory=lambda: defaultdict(list))
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    raw_count: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def normalize_one(
+    carrier: str, payload: bytes, headers: dict[str, str], now: datetime
+) -> list[TrackingEvent]:
+    """Parse one raw payload with its carrier's adapter (pure)."""
+    parser = carriers.get_parser(carrier)
+    if parser is None:
+        raise ParseError(f"no adapter for carrier {carrier!r}")
+    received_text = headers.get(RECEIVED_AT_HEADER)
+    try:
+        received_at = parse_utc(received_text) if received_text else now
+    except ValueError:
+        received_at = now
+    return list(parser(payload, headers, received_at))
+
+
+def normalize_batch(
+    messages: Sequence[tuple[str, int, int, bytes, dict[str, str]]], partitions: int, now: datetime
+) -> NormalizedBatch:
+    """(topic, partition, offset, payload, headers) per message → grouped events and dead letters."""
+    out = NormalizedBatch()
+    for topic, partition, offset, payload, headers in messages:
+        carrier = carrier_of(topic)
+        out.raw_count[carrier] += 1
+        try:
+            events = normalize_one(carrier, payload, headers, now)
+        except ParseError as exc:
+            out.deadletters.append(DeadLetter(
+                carrier=carrier, reason=str(exc) or type(exc).__name__, error=exc.code, payload=payload,
+                received_at=now, topic=topic, partition=partition, offset=offset, headers=headers,
+            ))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug in an adapter must not stop the worker
+            log.exception("adapter %s crashed on %s:%s:%s", carrier, topic, partition, offset)
+            out.deadletters.append(DeadLetter(
+                carrier=carrier, reason=f"internal error: {type(exc).__name__}: {exc}",
+                error="internal_error", payload=payload, received_at=now, topic=topic,
+                partition=partition, offset=offset, headers=headers,
+            ))
+            continue
+        for event in events:
+            out.by_partition[partition_for(event.key, partitions)].append(event)
+    return out
+
+
+def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+    partitions = settings.partitions
+
+    async def normalize(stream: StreamT[bytes]) -> None:
+        async for batch in stream.take_events(settings.normalize_batch, within=settings.normalize_within):
+            await _process(batch)
+
+    async def _process(batch: Sequence[EventT]) -> None:
+        messages = [
+            (e.message.topic, e.message.partition, e.message.offset, e.message.value or b"",
+             decode_headers(e.message.headers))
+            for e in batch
+        ]
+        result = normalize_batch(messages, partitions, datetime.now(UTC))
+        delay = 0.2
+        while True:
+            try:
+                await _send(result)
+                break
+            except Exception as exc:  # noqa: BLE001 - resend: downstream dedup absorbs repeats
+                log.warning("sending normalized batch failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for carrier, count in result.raw_count.items():
+            metrics.EVENTS_IN.labels(carrier).inc(count)
+        for events in result.by_partition.values():
+            for event in events:
+                metrics.EVENTS_OUT.labels(event.carrier, event.status).inc()
+                if not event.mapped:
+                    metrics.UNMAPPED.labels(event.carrier).inc()
+        for letter in result.deadletters:
+            log.warning("dead-lettered %s:%s:%s (%s)", letter.topic, letter.partition, letter.offset,
+                        letter.reason)
+            metrics.DEADLETTERED.labels(letter.carrier, letter.error).inc()
+
+    async def _send(result: NormalizedBatch) -> None:
+        pending: list[Awaitable[Any]] = []
+        for partition, events in result.by_partition.items():
+            pending.append(await topics.tracking_events.send(
+                key=events[0].key.encode(), value=encode_events(events), partition=partition, force=True,
+            ))
+        for letter in result.deadletters:
+            pending.append(await topics.deadletter.send(
+                key=letter.carrier.encode(), value=letter.to_json(), force=True,
+            ))
+        if pending:
+            await asyncio.gather(*pending)
+
+    app.agent(topics.raw, name="normalize")(normalize)

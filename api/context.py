@@ -1,0 +1,13 @@
+"""Typed application keys and the resources the API holds (opened and closed in ``cleanup_ctx``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from psycopg_pool import AsyncConnectionPool
+
+from trackstream.settings import Settings
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+PRODUCER: web.AppKey[AIOKafkaProducer] = web.AppKey("producer", AIOKafkaProducer)
+DB: web.AppKey[AsyncConnectionPool] = web.AppKey("db", AsyncConnectionPool)

@@ -1,0 +1,76 @@
+"""``/healthz`` (the process answers), ``/readyz`` (Kafka, PostgreSQL and a worker are up) and
+``/metrics`` (Prometheus, with consumer lag measured from the broker at scrape time)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from api.context import DB, PRODUCER, SETTINGS
+from api.errors import json_response
+from trackstream import metrics
+from trackstream.admin import consumer_lag
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def _check_kafka(request: web.Request) -> str | None:
+    try:
+        client = request.app[PRODUCER].client
+        await asyncio.wait_for(client.fetch_all_metadata(), timeout=3)
+        return None
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"kafka: {type(exc).__name__}"
+
+
+async def _check_db_and_worker(request: web.Request) -> list[str]:
+    settings = request.app[SETTINGS]
+    fresh = settings.worker_heartbeat_seconds * 3 + 5
+    try:
+        async with asyncio.timeout(3):
+            async with request.app[DB].connection() as conn:
+                cur = await conn.execute(
+                    "SELECT count(*) FROM worker_heartbeats WHERE seen_at > now() - make_interval(secs => %s)",
+                    (fresh,),
+                )
+                row = await cur.fetchone()
+    except Exception as exc:  # noqa: BLE001
+        return [f"postgresql: {type(exc).__name__}", "worker: unknown"]
+    if not row or row[0] == 0:
+        return ["worker: no worker heartbeat in the last %.0fs" % fresh]
+    return []
+
+
+async def readyz(request: web.Request) -> web.Response:
+    kafka, rest = await asyncio.gather(_check_kafka(request), _check_db_and_worker(request))
+    problems = ([kafka] if kafka else []) + rest
+    if problems:
+        return json_response({"status": "not_ready", "error": "not_ready", "message": "; ".join(problems),
+                              "problems": problems}, status=503)
+    return json_response({"status": "ready"})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    try:
+        lag = await asyncio.wait_for(consumer_lag(request.app[SETTINGS]), timeout=5)
+        for topic, value in lag.items():
+            metrics.CONSUMER_LAG.labels(topic).set(value)
+    except Exception as exc:  # noqa: BLE001 - scrape still answers
+        log.debug("consumer lag unavailable: %s", exc)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        output = generate_latest(registry)
+    else:
+        output = generate_latest(REGISTRY)
+    return web.Response(body=output, headers={"Content-Type": CONTENT_TYPE_LATEST})

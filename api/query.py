@@ -1,0 +1,136 @@
+"""Query API: one shipment with its timeline, and shipment search with cursor pagination."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+from psycopg.rows import dict_row
+
+from api.context import DB
+from api.errors import ApiError, json_response
+from schemas.events import format_utc, parse_utc, shipment_key
+from schemas.taxonomy import ALL_STATUSES, PENDING
+
+_SHIPMENT_FIELDS = (
+    "shipment_key, carrier, tracking_number, status, substatus, status_code, status_description, "
+    "last_event_at, first_event_at, delivered_at, last_location, event_count, order_number, customer, "
+    "destination_postcode, destination_country, service_level, despatched_at, promised_delivery_date, "
+    "registered_at, version, updated_at"
+)
+MAX_LIMIT = 500
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            out[k] = format_utc(v)
+        elif isinstance(v, date):
+            out[k] = v.isoformat()
+        else:
+            out[k] = v
+    return out
+
+
+def shipment_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = _jsonable(row)
+    out["code"] = out.pop("status_code", None)
+    out["description"] = out.pop("status_description", None)
+    out["location"] = out.pop("last_location", None)
+    return out
+
+
+async def get_shipment(request: web.Request) -> web.Response:
+    key = shipment_key(request.match_info["carrier"], request.match_info["tracking_number"])
+    async with request.app[DB].connection() as conn:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(f"SELECT {_SHIPMENT_FIELDS} FROM shipments WHERE shipment_key = %s", (key,))
+            row = await cur.fetchone()
+            if row is None:
+                raise ApiError(404, "shipment_not_found", f"no shipment {key}")
+            await cur.execute(
+                "SELECT event_id, occurred_at, status, substatus, code, description, location, "
+                "local_time, tz_source, mapped, source, received_at FROM tracking_events "
+                "WHERE shipment_key = %s ORDER BY occurred_at, event_id",
+                (key,),
+            )
+            events = [_jsonable(e) for e in await cur.fetchall()]
+    body = shipment_json(row)
+    body["events"] = events
+    return json_response(body)
+
+
+def _encode_cursor(updated_at: datetime, key: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([format_utc(updated_at), key])).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, key = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return parse_utc(stamp), str(key)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from exc
+
+
+def _instant(params: Any, name: str) -> datetime | None:
+    value = params.get(name)
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return parse_utc(value + "T00:00:00+00:00")
+        return parse_utc(value)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_parameter", f"{name} must be YYYY-MM-DD or ISO 8601 with offset") from exc
+
+
+async def search_shipments(request: web.Request) -> web.Response:
+    params = request.query
+    where: list[str] = []
+    args: list[Any] = []
+    for name in ("carrier", "customer", "destination_country", "destination_postcode", "order_number"):
+        value = params.get(name)
+        if value:
+            where.append(f"{name} = %s")
+            args.append(value.upper() if name == "destination_country" else value)
+    statuses = [s for s in params.get("status", "").split(",") if s]
+    for status in statuses:
+        if status not in ALL_STATUSES and status != PENDING:
+            raise ApiError(400, "invalid_parameter", f"unknown status {status!r}")
+    if statuses:
+        where.append("status = ANY(%s)")
+        args.append(statuses)
+    for name, column, op in (("despatched_from", "despatched_at", ">="), ("despatched_to", "despatched_at", "<"),
+                             ("updated_since", "updated_at", ">=")):
+        instant = _instant(params, name)
+        if instant is not None:
+            where.append(f"{column} {op} %s")
+            args.append(instant)
+    try:
+        limit = int(params.get("limit", "50"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_parameter", "limit must be an integer") from exc
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, "invalid_parameter", f"limit must be between 1 and {MAX_LIMIT}")
+    cursor = params.get("cursor")
+    if cursor:
+        updated_at, key = _decode_cursor(cursor)
+        where.append("(updated_at, shipment_key) < (%s, %s)")
+        args += [updated_at, key]
+    sql = f"SELECT {_SHIPMENT_FIELDS} FROM shipments"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY updated_at DESC, shipment_key DESC LIMIT %s"
+    args.append(limit + 1)
+    async with request.app[DB].connection() as conn:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, args)
+            rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_cursor(rows[-1]["updated_at"], rows[-1]["shipment_key"]) if more and rows else None
+    return json_response({"items": [shipment_json(r) for r in rows], "next_cursor": next_cursor})

@@ -1,0 +1,66 @@
+"""The HTTP API: ``init_app(settings)`` builds it; resources open and close in ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from psycopg_pool import AsyncConnectionPool
+
+from api import health, ingress, query
+from api.context import DB, PRODUCER, SETTINGS
+from api.errors import error_middleware
+from trackstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _kafka(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+        linger_ms=2, request_timeout_ms=10000, max_request_size=max(1048576, settings.max_body_bytes * 2),
+    )
+    await producer.start()
+    app[PRODUCER] = producer
+    yield
+    await producer.stop()
+
+
+async def _db(app: web.Application) -> AsyncIterator[None]:
+    pool = AsyncConnectionPool(app[SETTINGS].database_url, min_size=1, max_size=8, open=False,
+                               kwargs={"autocommit": True}, name="trackstream-api")
+    await pool.open(wait=True, timeout=60)
+    app[DB] = pool
+    yield
+    await pool.close()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    text = resources.files("api").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return web.Response(text=text, content_type="application/yaml")
+
+
+def init_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes + 1)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_kafka, _db])
+    app.router.add_post("/v1/webhooks/{carrier}", ingress.webhook)
+    app.router.add_post("/v1/events", ingress.post_events)
+    app.router.add_post("/v1/shipments", ingress.post_shipment)
+    app.router.add_get("/v1/shipments", query.search_shipments)
+    app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", query.get_shipment)
+    app.router.add_get("/v1/openapi.yaml", openapi)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics_view)
+    return app
+
+
+def run(settings: Settings) -> None:
+    web.run_app(init_app(settings), host=settings.http_host, port=settings.http_port,
+                access_log=None, print=lambda *_: log.info("API on http://%s:%s", settings.http_host,
+                                                           settings.http_port))

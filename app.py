@@ -1,0 +1,57 @@
+"""Builds the Faust application from settings, and nothing else.
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+
+``faust -A app worker`` works too; ``trackstream worker`` is the supported way.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import faust
+
+from agents import deadletters, heartbeat, normalize, track
+from agents.shipment_state import DedupPolicy
+from sinks.postgres import PostgresSink
+from tables.shipment_states import shipment_states_table
+from trackstream.settings import Settings
+from trackstream.topics_faust import declare_topics
+
+
+def create_app(settings: Settings) -> faust.App:
+    fast = settings.fast_rebalance
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{hp}" for hp in settings.kafka_servers],
+        store=settings.store,
+        datadir=str(settings.data_dir / "worker" / settings.worker_id),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_disable_leader=True,
+        table_standby_replicas=0,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=0.005,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        autodiscover=False,
+        stream_recovery_delay=0.0,
+        broker_commit_interval=1.0,
+        broker_session_timeout=6.0 if fast else 60.0,
+        broker_heartbeat_interval=1.0 if fast else 3.0,
+        broker_rebalance_timeout=10.0 if fast else 60.0,
+        broker_request_timeout=30.0 if fast else 90.0,
+    )
+    topics = declare_topics(app, settings)
+    states = shipment_states_table(app, settings.partitions)
+    sink = PostgresSink(settings.database_url, settings.sink_pool_size)
+    policy = DedupPolicy(horizon=timedelta(days=settings.dedup_horizon_days), max_ids=settings.dedup_max_ids)
+    normalize.register(app, topics, settings)
+    track.register(app, topics, states, sink, policy)
+    deadletters.register(app, topics, sink)
+    heartbeat.register(app, topics, sink, settings)
+    return app

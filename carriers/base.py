@@ -1,0 +1,142 @@
+"""What every carrier adapter shares: typed errors, code tables as data, and local-time rules.
+
+An adapter is a pure function ``parse(payload, headers, received_at) -> list[TrackingEvent]``: no
+Faust, no network, no clock. It raises ``PayloadError`` for input it cannot read and
+``CarrierErrorResponse`` when the carrier answered with an error or "not found"; both end in the
+dead-letter topic with their message as the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.taxonomy import ALL_STATUSES, ALL_SUBSTATUSES, Status, Substatus
+
+
+class ParseError(Exception):
+    """Base of every adapter error. ``code`` is the stable dead-letter error code."""
+
+    code = "malformed_payload"
+
+
+class PayloadError(ParseError):
+    """The payload is not what this carrier sends (not JSON/XML, missing fields, bad values)."""
+
+    code = "malformed_payload"
+
+
+class CarrierErrorResponse(ParseError):
+    """The carrier answered, but with an error or a "not found" instead of tracking data."""
+
+    code = "carrier_error"
+
+    def __init__(self, message: str, *, not_found: bool = False, tracking_number: str | None = None):
+        super().__init__(message)
+        self.not_found = not_found
+        self.tracking_number = tracking_number
+
+
+class SignatureError(Exception):
+    """A webhook's authentication failed (HTTP 401)."""
+
+
+Headers = Mapping[str, str]
+Parser = Callable[[bytes, Headers, datetime], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeMapping:
+    status: str
+    substatus: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in ALL_STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+        if self.substatus is not None and self.substatus not in ALL_SUBSTATUSES:
+            raise ValueError(f"unknown substatus {self.substatus!r}")
+
+
+UNMAPPED = CodeMapping(Status.UNKNOWN, Substatus.UNMAPPED_CODE)
+
+
+def parse_code_table(data: Mapping[str, Any]) -> dict[str, CodeMapping]:
+    """``{"CODE": {"status": ..., "substatus": ...}}`` (or ``"CODE": "status"``) → mappings."""
+    table: dict[str, CodeMapping] = {}
+    for code, row in data.items():
+        if isinstance(row, str):
+            table[str(code)] = CodeMapping(row)
+        else:
+            table[str(code)] = CodeMapping(row["status"], row.get("substatus"))
+    return table
+
+
+@cache
+def load_mapping_file(name: str) -> dict[str, Any]:
+    """A JSON mapping file shipped in ``carriers/mappings/`` (data, not code)."""
+    text = resources.files("carriers").joinpath("mappings", name).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+#: IANA zone per ISO country, for carriers that give local time without an offset. Countries with
+#: several zones map to the zone most parcels are scanned in; adapters with better location data
+#: (a depot's zone) pass the zone directly.
+COUNTRY_ZONES: dict[str, str] = {
+    "NL": "Europe/Amsterdam", "BE": "Europe/Brussels", "LU": "Europe/Luxembourg",
+    "DE": "Europe/Berlin", "FR": "Europe/Paris", "GB": "Europe/London", "UK": "Europe/London",
+    "IE": "Europe/Dublin", "ES": "Europe/Madrid", "PT": "Europe/Lisbon", "IT": "Europe/Rome",
+    "AT": "Europe/Vienna", "CH": "Europe/Zurich", "DK": "Europe/Copenhagen", "SE": "Europe/Stockholm",
+    "NO": "Europe/Oslo", "FI": "Europe/Helsinki", "PL": "Europe/Warsaw", "CZ": "Europe/Prague",
+    "SK": "Europe/Bratislava", "HU": "Europe/Budapest", "SI": "Europe/Ljubljana",
+    "HR": "Europe/Zagreb", "RO": "Europe/Bucharest", "BG": "Europe/Sofia", "GR": "Europe/Athens",
+    "EE": "Europe/Tallinn", "LV": "Europe/Riga", "LT": "Europe/Vilnius", "TR": "Europe/Istanbul",
+    "US": "America/New_York", "CA": "America/Toronto", "MX": "America/Mexico_City",
+    "BR": "America/Sao_Paulo", "CN": "Asia/Shanghai", "HK": "Asia/Hong_Kong", "JP": "Asia/Tokyo",
+    "KR": "Asia/Seoul", "SG": "Asia/Singapore", "IN": "Asia/Kolkata", "AE": "Asia/Dubai",
+    "AU": "Australia/Sydney", "NZ": "Pacific/Auckland", "ZA": "Africa/Johannesburg",
+}
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def zone_for_country(country: str | None) -> ZoneInfo | None:
+    if not country:
+        return None
+    name = COUNTRY_ZONES.get(country.strip().upper())
+    return zone(name) if name else None
+
+
+def localize(naive: datetime, tz: ZoneInfo) -> datetime:
+    """Attach a zone to a carrier's local wall-clock time and return the UTC instant.
+
+    DST rules: in the autumn hour that occurs twice the first occurrence (``fold=0``, summer time)
+    is taken; a spring-forward time that does not exist is read with the offset in force before the
+    jump, as ``zoneinfo`` does. Both cases are rare in scan data and documented here once.
+    """
+    if naive.tzinfo is not None:
+        return naive.astimezone(UTC)
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def parse_local(text: str, formats: tuple[str, ...], tz: ZoneInfo) -> datetime:
+    """Try each ``strptime`` format on ``text`` and localize the result; PayloadError if none fit."""
+    stripped = text.strip()
+    for fmt in formats:
+        try:
+            naive = datetime.strptime(stripped, fmt)
+        except ValueError:
+            continue
+        return localize(naive, tz)
+    raise PayloadError(f"unreadable timestamp {text!r}")

@@ -1,0 +1,373 @@
+"""PostNL adapter: Shipping Status v2 ``CompleteStatus`` / ``CurrentStatus`` and ``updatedshipments``.
+
+All PostNL payloads are API answers (``source="poll"``); push is a PostNL pilot without a public spec.
+
+Shapes:
+
+* ``{"CompleteStatus": {"Shipment": ...}}`` or ``{"CurrentStatus": {"Shipment": ...}}``. ``Shipment``
+  and ``Event`` may each be one object or an array; both are normalised to lists. Every collo is its
+  own tracking number (``Barcode``); ``MainBarcode`` goes into the attributes. A response without
+  any shipment is ``CarrierErrorResponse(not_found=True)``.
+* ``updatedshipments``: a JSON array of ``{Barcode, Status: {Timestamp, StatusCode, ...}}``; ``[]``
+  is valid (nothing changed in the window) and gives no events.
+* error answers (``fault``, ``Errors``, ``Warnings`` without shipments) → ``CarrierErrorResponse``.
+
+Events. Each ``Event[]`` entry becomes one event (``code`` = the event code, e.g. ``J05``), in
+payload order (PostNL sends newest first). ``OldStatus`` rows duplicate the events in time and are
+not turned into events when the shipment has ``Event`` entries; they are only used as the fallback
+status for an unknown event code (the status row with the same instant, ``99`` rows skipped). The
+current ``Status`` is added as an event (first, as the newest) only when it is later than every
+``Event`` entry and not ``99``: it then records a change the event list does not show (the
+multi-collo sample: events A01, status 13 the next morning). A shipment without ``Event`` entries
+yields its ``Status`` plus the distinct non-``99`` ``OldStatus`` rows, each with
+``code = "status:<StatusCode>"``; ``updatedshipments`` entries use the same code, so
+the same status seen through both endpoints gets the same event id.
+
+Mapping (``mappings/postnl.json``): the event code table first; an unknown event code falls back to
+the status code table (``attributes["mapping_layer"] = "status_code"``), else ``UNMAPPED`` /
+``mapped=False`` with code and text kept.
+
+Time. ``dd-MM-yyyy HH:mm:ss`` (optionally ``.fff``) and, in ``updatedshipments`` and ``Expectation``,
+ISO without offset: wall-clock time in Europe/Amsterdam, DST-correct via ``base.localize``;
+``tz_source=TZ_HOME`` (PostNL events carry no country). An ISO text *with* an offset is honoured
+(``TZ_GIVEN``). Event ids are derived (PostNL has none): carrier, barcode, UTC instant, code.
+Location: ``LocationCode`` as ``Location.code``, except ``888888`` (unknown) and sandbox
+placeholders (``"string"``, ``"{}"``). ``RouteName`` stays in attributes: it names a delivery route,
+not a place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import orjson
+
+from carriers.base import (
+    UNMAPPED,
+    CarrierErrorResponse,
+    CodeMapping,
+    ParseError,
+    PayloadError,
+    load_mapping_file,
+    localize,
+    parse_code_table,
+    parse_local,
+    zone,
+)
+from schemas.events import (
+    TZ_GIVEN,
+    TZ_HOME,
+    Location,
+    TrackingEvent,
+    derive_event_id,
+    format_utc,
+    normalize_tracking_number,
+)
+
+CARRIER = "postnl"
+HOME_ZONE = "Europe/Amsterdam"
+UNKNOWN_LOCATION = "888888"
+STATUS_CODE_PREFIX = "status:"
+NOT_APPLICABLE = "99"
+_NOT_FOUND_TEXTS = ("not found", "niet gevonden", "no shipment", "unknown barcode")
+_PLACEHOLDERS = frozenset({"", "string", "{}", "null", "none"})
+_FORMATS = ("%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    events: dict[str, CodeMapping]
+    statuses: dict[str, CodeMapping]
+
+
+@cache
+def _tables() -> _Tables:
+    data = load_mapping_file("postnl.json")
+    return _Tables(parse_code_table(data["event_codes"]), parse_code_table(data["status_codes"]))
+
+
+def map_event_code(code: str) -> CodeMapping | None:
+    return _tables().events.get(code.strip().upper())
+
+
+def map_status_code(code: str) -> CodeMapping | None:
+    text = code.strip()
+    if text.isdigit():
+        text = str(int(text))  # "07" and "7" are the same status
+    return _tables().statuses.get(text)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()
+
+
+def _clean(value: Any) -> str:
+    """Text with PostNL sandbox placeholders (``"string"``, ``"{}"``) read as missing."""
+    text = _text(value)
+    return "" if text.lower() in _PLACEHOLDERS else text
+
+
+def _as_list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise PayloadError(f"{what} must be an object or a list, got {type(value).__name__}")
+
+
+def _obj(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def parse_timestamp(text: str) -> tuple[datetime, str]:
+    """PostNL local time → (UTC instant, tz_source). ISO with an offset is taken as given."""
+    stripped = text.strip()
+    if not stripped:
+        raise PayloadError("missing timestamp")
+    if "T" in stripped:
+        try:
+            given = datetime.fromisoformat(stripped)
+        except ValueError as exc:
+            raise PayloadError(f"unreadable timestamp {text!r}") from exc
+        if given.tzinfo is not None:
+            return localize(given, zone(HOME_ZONE)), TZ_GIVEN
+        return localize(given, zone(HOME_ZONE)), TZ_HOME
+    return parse_local(stripped, _FORMATS, zone(HOME_ZONE)), TZ_HOME
+
+
+def _timestamp(entry: Mapping[str, Any], what: str) -> tuple[datetime, str, str]:
+    raw = _text(entry.get("TimeStamp") or entry.get("Timestamp"))
+    if not raw:
+        raise PayloadError(f"{what}: missing TimeStamp")
+    try:
+        instant, source = parse_timestamp(raw)
+    except PayloadError as exc:
+        raise PayloadError(f"{what}: {exc}") from exc
+    return instant, source, raw
+
+
+def _compact(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if v not in (None, "", [], {})}
+
+
+def _shipment_attributes(shipment: Mapping[str, Any]) -> dict[str, Any]:
+    raw_customer = shipment.get("Customer")
+    customer: Mapping[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
+    recipient: Mapping[str, Any] = {}
+    for address in _as_list(shipment.get("Address"), "Address"):
+        if isinstance(address, dict) and _text(address.get("AddressType")) == "01":
+            recipient = address
+            break
+    attrs: dict[str, Any] = {
+        "main_barcode": normalize_tracking_number(_clean(shipment.get("MainBarcode"))),
+        "reference": _clean(shipment.get("Reference")),
+        "product_code": _clean(shipment.get("ProductCode")),
+        "product_description": _clean(shipment.get("ProductDescription")),
+        "customer_code": _clean(customer.get("CustomerCode") or shipment.get("CustomerCode")),
+        "customer_number": _clean(customer.get("CustomerNumber") or shipment.get("CustomerNumber")),
+        "shipment_amount": _clean(shipment.get("ShipmentAmount")),
+        "shipment_counter": _clean(shipment.get("ShipmentCounter")),
+        "delivery_date": _clean(shipment.get("DeliveryDate")),
+        "creation_date": _clean(shipment.get("CreationDate")),
+        "recipient_postcode": _clean(recipient.get("Zipcode")),
+        "recipient_city": _clean(recipient.get("City")),
+        "recipient_country": _clean(recipient.get("CountryCode")).upper(),
+    }
+    expectation = shipment.get("Expectation")
+    if isinstance(expectation, dict):
+        for field, key in (("ETAFrom", "eta_from"), ("ETATo", "eta_to")):
+            raw = _clean(expectation.get(field))
+            if not raw:
+                continue
+            attrs[f"{key}_local"] = raw
+            try:
+                attrs[key] = format_utc(parse_timestamp(raw)[0])
+            except (PayloadError, ValueError, OverflowError):
+                pass  # an unreadable ETA is an extra, not a reason to drop the events
+    return _compact(attrs)
+
+
+def _location(event: Mapping[str, Any]) -> Location | None:
+    code = _clean(event.get("LocationCode"))
+    if not code or code == UNKNOWN_LOCATION:
+        return None
+    return Location(code=code)
+
+
+# --- event builders -----------------------------------------------------------------------------
+
+
+def _status_event(
+    number: str, entry: Mapping[str, Any], what: str, attrs: Mapping[str, Any], received_at: datetime
+) -> TrackingEvent:
+    status_code = _text(entry.get("StatusCode"))
+    if not status_code:
+        raise PayloadError(f"{what}: missing StatusCode")
+    instant, tz_source, raw = _timestamp(entry, what)
+    found = map_status_code(status_code)
+    mapping = found or UNMAPPED
+    code = f"{STATUS_CODE_PREFIX}{status_code}"
+    extra = dict(attrs)
+    extra.update(_compact({"mapping_layer": "status_code", "phase_code": _text(entry.get("PhaseCode"))}))
+    return TrackingEvent(
+        event_id=derive_event_id(CARRIER, number, instant, code), carrier=CARRIER, tracking_number=number,
+        status=mapping.status, substatus=mapping.substatus, code=code,
+        description=_text(entry.get("StatusDescription")), occurred_at=instant, local_time=raw,
+        tz_source=tz_source, received_at=received_at, mapped=found is not None, source="poll",
+        attributes=extra,
+    )
+
+
+def _status_rows(shipment: Mapping[str, Any], what: str) -> list[tuple[datetime, Mapping[str, Any]]]:
+    rows: list[tuple[datetime, Mapping[str, Any]]] = []
+    current = shipment.get("Status")
+    if isinstance(current, dict):
+        rows.append((_timestamp(current, f"{what}.Status")[0], current))
+    for index, old in enumerate(_as_list(shipment.get("OldStatus"), f"{what}.OldStatus")):
+        entry = _obj(old, f"{what}.OldStatus[{index}]")
+        rows.append((_timestamp(entry, f"{what}.OldStatus[{index}]")[0], entry))
+    return rows
+
+
+def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: datetime) -> list[TrackingEvent]:
+    number = normalize_tracking_number(_clean(shipment.get("Barcode")))
+    if not number:
+        raise PayloadError(f"{what}: missing tracking number (Barcode)")
+    attrs = _shipment_attributes(shipment)
+    raw_events = _as_list(shipment.get("Event"), f"{what}.Event")
+    status_rows = _status_rows(shipment, what)
+    if not raw_events:
+        events: list[TrackingEvent] = []
+        seen: set[tuple[datetime, str]] = set()
+        for position, (instant, entry) in enumerate(status_rows):
+            code = _text(entry.get("StatusCode"))
+            if (instant, code) in seen or (position > 0 and code == NOT_APPLICABLE):
+                continue
+            seen.add((instant, code))
+            events.append(_status_event(number, entry, f"{what}.Status", attrs, received_at))
+        return events
+
+    out: list[TrackingEvent] = []
+    for index, raw in enumerate(raw_events):
+        label = f"{what}.Event[{index}]"
+        event = _obj(raw, label)
+        code = _text(event.get("Code")).upper()
+        if not code:
+            raise PayloadError(f"{label}: missing Code")
+        instant, tz_source, local = _timestamp(event, label)
+        extra = dict(attrs)
+        mapping = map_event_code(code)
+        if mapping is None:
+            for row_instant, row in status_rows:
+                status_code = _text(row.get("StatusCode"))
+                if row_instant == instant and status_code != NOT_APPLICABLE:
+                    mapping = map_status_code(status_code)
+                    if mapping is not None:
+                        extra.update({"mapping_layer": "status_code", "status_code": status_code})
+                        break
+        extra.update(_compact({
+            "route_code": _clean(event.get("RouteCode")),
+            "route_name": _clean(event.get("RouteName")),
+            "destination_location_code": _clean(event.get("DestinationLocationCode")),
+        }))
+        final = mapping or UNMAPPED
+        out.append(TrackingEvent(
+            event_id=derive_event_id(CARRIER, number, instant, code), carrier=CARRIER,
+            tracking_number=number, status=final.status, substatus=final.substatus, code=code,
+            description=_text(event.get("Description")), occurred_at=instant, local_time=local,
+            tz_source=tz_source, received_at=received_at, location=_location(event),
+            mapped=mapping is not None, source="poll", attributes=extra,
+        ))
+    current = shipment.get("Status")
+    if isinstance(current, dict) and _text(current.get("StatusCode")) != NOT_APPLICABLE:
+        status_instant = _timestamp(current, f"{what}.Status")[0]
+        if all(status_instant > event.occurred_at for event in out):
+            out.insert(0, _status_event(number, current, f"{what}.Status", attrs, received_at))
+    return out
+
+
+def _status_response(wrapper: Mapping[str, Any], name: str, received_at: datetime) -> list[TrackingEvent]:
+    shipments = _as_list(wrapper.get("Shipment"), f"{name}.Shipment")
+    if not shipments:
+        raise CarrierErrorResponse(f"PostNL {name}: no shipment in the response", not_found=True)
+    events: list[TrackingEvent] = []
+    for index, raw in enumerate(shipments):
+        what = f"{name}.Shipment[{index}]"
+        events.extend(_shipment_events(_obj(raw, what), what, received_at))
+    return events
+
+
+def _updated_shipments(items: list[Any], received_at: datetime) -> list[TrackingEvent]:
+    events: list[TrackingEvent] = []
+    for index, raw in enumerate(items):
+        what = f"updatedshipments[{index}]"
+        entry = _obj(raw, what)
+        number = normalize_tracking_number(_clean(entry.get("Barcode")))
+        if not number:
+            raise PayloadError(f"{what}: missing tracking number (Barcode)")
+        status = _obj(entry.get("Status"), f"{what}.Status")
+        attrs = _shipment_attributes(entry)
+        events.append(_status_event(number, status, f"{what}.Status", attrs, received_at))
+    return events
+
+
+def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
+    for key in ("fault", "Fault", "Errors", "errors", "Error", "error", "Warnings", "warnings"):
+        if key not in body:
+            continue
+        parts: list[str] = []
+        for item in _as_list(body[key], key) if not isinstance(body[key], str) else [body[key]]:
+            if isinstance(item, dict):
+                parts.extend(
+                    _text(item.get(f)) for f in ("Code", "code", "ErrorNumber", "Description", "Message",
+                                                 "ErrorMsg", "message", "faultstring")
+                    if _text(item.get(f))
+                )
+            else:
+                parts.append(_text(item))
+        message = " ".join(p for p in parts if p) or key
+        lowered = message.lower()
+        not_found = any(s in lowered for s in _NOT_FOUND_TEXTS)
+        return CarrierErrorResponse(f"PostNL {key}: {message}", not_found=not_found)
+    return None
+
+
+def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
+    """Normalize one PostNL Shipping Status v2 response. See the module docstring."""
+    try:
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
+        if not bytes(payload).strip():
+            raise PayloadError("empty payload")
+        try:
+            body = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(f"not JSON: {exc}") from exc
+        if isinstance(body, list):
+            return _updated_shipments(body, received_at)
+        if not isinstance(body, dict):
+            raise PayloadError(f"payload must be an object or a list, got {type(body).__name__}")
+        for name in ("CompleteStatus", "CurrentStatus"):
+            if name in body:
+                return _status_response(_obj(body[name], name), name, received_at)
+        error = _error(body)
+        if error is not None:
+            raise error
+        raise PayloadError("not a PostNL status response (no CompleteStatus/CurrentStatus, not a list)")
+    except ParseError:
+        raise
+    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
+        raise PayloadError(f"malformed PostNL payload: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,411 @@
+"""Sendcloud adapter: the ``parcel_status_changed`` webhook and the v2 / v3 tracking responses.
+
+Shapes (detected from the top-level keys of the JSON object):
+
+* **webhook** (``"action"`` present, ``source="webhook"``). Only ``parcel_status_changed`` carries
+  tracking data; every other action (``integration_connected``, ``integration_updated``,
+  ``integration_deleted``, ``return_created``, ...) returns ``[]``: a valid delivery with nothing to
+  track, not an error. One event per webhook; ``code`` is ``parcel.status.id`` as text.
+* **v2 tracking** (``"statuses"`` present, ``source="poll"``): one event per ``statuses[]`` entry,
+  in payload order (Sendcloud sends them newest first); ``code`` is the ``parent_status`` slug.
+* **v3 tracking** (``"events"`` present, ``source="poll"``): one event per ``events[]`` entry, in
+  payload order; ``code`` is ``status_code``; the tracking number is ``tracking_numbers[0]``.
+* **error answers** ``{"error": {...}}`` (v2), ``{"errors": [...]}`` / ``{"detail": "..."}`` (v3)
+  raise ``CarrierErrorResponse`` (``not_found`` for 404 / "does not exist" / "not found").
+
+Status mapping (tables in ``mappings/sendcloud.json``): webhook by ``status.id``; when the id is
+0 (Sendcloud's test payloads) or not in the table, by the status message, case-insensitively and
+ignoring punctuation. v2 slugs and v3 codes use their own table first and the message table
+(slug/code with ``-``/``_`` read as spaces) second. Nothing matched: ``UNMAPPED``, ``mapped=False``.
+
+Webhook time rule. ``timestamp`` and ``carrier_status_change_timestamp`` are Unix epochs in
+milliseconds. A value is *plausible* when it is an integer (not a bool) between 2000-01-01 and
+2100-01-01 read as milliseconds; a value in that range read as *seconds* is accepted too (the
+OpenAPI only says "a unix timestamp"; the two ranges cannot overlap). ``occurred_at`` comes from
+``carrier_status_change_timestamp`` when plausible (the carrier's own status change), else from
+``timestamp`` (when Sendcloud sent the webhook), else the payload is rejected with ``PayloadError``.
+So Sendcloud's docs example, whose timestamps are the placeholder ``123``, is a ``PayloadError``
+("no plausible timestamp"): inventing a time (e.g. ``received_at``) would give a different event id
+on every redelivery. ``tz_source`` is ``TZ_GIVEN`` for every Sendcloud shape (epochs, ``+00:00``,
+``Z``); an ISO text without an offset in v2/v3 is read as UTC (the v2 docs say dates are UTC).
+
+Tracking number. Webhook: ``parcel.tracking_number``. v3: ``tracking_numbers[0].tracking_number``.
+v2 does not echo it, so the poller should pass it in the ``X-Trackstream-Tracking-Number`` header
+(``TRACKING_NUMBER_HEADER``); without the header the ``code`` parameter of ``carrier_tracking_url``,
+then the ``tracking_number`` parameter of ``sendcloud_tracking_url`` is used. The shipment key is
+always ``sendcloud:<tracking number>``; the underlying carrier is in ``attributes["carrier_code"]``.
+
+Event ids: v2 ``parcel_status_history_id`` (hashed with the tracking number, so it is unique even if
+Sendcloud numbers history rows per parcel); otherwise ``derive_event_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from carriers.base import (
+    UNMAPPED,
+    CarrierErrorResponse,
+    CodeMapping,
+    ParseError,
+    PayloadError,
+    SignatureError,
+    load_mapping_file,
+    parse_code_table,
+)
+from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id, normalize_tracking_number
+
+CARRIER = "sendcloud"
+SIGNATURE_HEADER = "Sendcloud-Signature"
+TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
+
+_MS_MIN = 946_684_800_000  # 2000-01-01T00:00:00Z in ms
+_MS_MAX = 4_102_444_800_000  # 2100-01-01T00:00:00Z in ms
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+# --- signature ----------------------------------------------------------------------------------
+
+
+def verify_signature(body: bytes, signature_header: str | None, secret: str) -> None:
+    """Check ``Sendcloud-Signature``: lowercase hex HMAC-SHA256 of the raw body bytes.
+
+    Raises ``SignatureError`` when the header is missing or does not match. Never re-serialise the
+    body: Sendcloud signs the exact bytes it sent.
+    """
+    if not signature_header or not signature_header.strip():
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    if not secret:
+        raise SignatureError("no webhook secret configured")
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature_header.strip().lower()):
+        raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+class _Tables:
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.ids = parse_code_table(data["status_ids"])
+        self.messages = parse_code_table(data["status_messages"])
+        self.slugs = parse_code_table(data["parent_status"])
+        self.v3 = parse_code_table(data["v3_status_codes"])
+
+
+@cache
+def _tables() -> _Tables:
+    return _Tables(load_mapping_file("sendcloud.json"))
+
+
+def _norm_text(text: str) -> str:
+    return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+def map_status_id(status_id: int | None, message: str) -> tuple[CodeMapping, bool]:
+    """Webhook ``parcel.status``: id first, then the message. Returns (mapping, mapped)."""
+    tables = _tables()
+    if status_id is not None and str(status_id) in tables.ids:
+        return tables.ids[str(status_id)], True
+    return _by_message(message)
+
+
+def map_parent_status(slug: str, message: str = "") -> tuple[CodeMapping, bool]:
+    """v2 tracking ``parent_status`` slug, then the slug read as a message, then the message."""
+    tables = _tables()
+    if slug.lower() in tables.slugs:
+        return tables.slugs[slug.lower()], True
+    found = _by_message(slug)
+    return found if found[1] else _by_message(message)
+
+
+def map_v3_status(code: str) -> tuple[CodeMapping, bool]:
+    tables = _tables()
+    if code.lower() in tables.v3:
+        return tables.v3[code.lower()], True
+    return _by_message(code)
+
+
+def _by_message(message: str) -> tuple[CodeMapping, bool]:
+    key = _norm_text(message)
+    found = _tables().messages.get(key) if key else None
+    return (found, True) if found is not None else (UNMAPPED, False)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _load(payload: bytes) -> Any:
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
+    if not bytes(payload).strip():
+        raise PayloadError("empty payload")
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"not JSON: {exc}") from exc
+
+
+def _obj(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _sub(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A nested object, or {} when it is missing or not an object."""
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    """A scalar as text ("" for null / containers)."""
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()
+
+
+def _tracking_number(value: Any, what: str) -> str:
+    number = normalize_tracking_number(_text(value))
+    if not number:
+        raise PayloadError(f"missing tracking number ({what})")
+    return number
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == wanted and isinstance(value, str):
+            return value
+    return None
+
+
+def _epoch(value: Any) -> datetime | None:
+    """A plausible epoch in ms (or s), else None. See the module docstring."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    if _MS_MIN <= value < _MS_MAX:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if _MS_MIN / 1000 <= value < _MS_MAX / 1000:
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def _iso_utc(value: Any, what: str) -> datetime:
+    text = _text(value)
+    if not text:
+        raise PayloadError(f"missing timestamp ({what})")
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError as exc:
+        raise PayloadError(f"unreadable timestamp {text!r} ({what})") from exc
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def _compact(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if v not in (None, "", [], {})}
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEvent]:
+    action = _text(body.get("action"))
+    if action != "parcel_status_changed":
+        return []  # integration_* / return_created: nothing to track
+    parcel = _obj(body.get("parcel"), "parcel")
+    number = _tracking_number(parcel.get("tracking_number"), "parcel.tracking_number")
+    status = _obj(parcel.get("status"), "parcel.status")
+    raw_id = status.get("id")
+    if isinstance(raw_id, str) and raw_id.strip().isdigit():
+        raw_id = int(raw_id)
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, int)):
+        raise PayloadError(f"parcel.status.id must be an integer, got {raw_id!r}")
+    message = _text(status.get("message"))
+    mapping, mapped = map_status_id(raw_id, message)
+    code = _text(raw_id) or "none"
+
+    field = "carrier_status_change_timestamp"
+    occurred = _epoch(body.get(field))
+    if occurred is None:
+        field = "timestamp"
+        occurred = _epoch(body.get(field))
+    if occurred is None:
+        raise PayloadError(
+            "no plausible timestamp: timestamp={!r}, carrier_status_change_timestamp={!r} "
+            "(expected Unix epoch milliseconds)".format(
+                body.get("timestamp"), body.get("carrier_status_change_timestamp")
+            )
+        )
+    attrs = _compact({
+        "parcel_id": _text(parcel.get("id")),
+        "order_number": _text(parcel.get("order_number")),
+        "external_order_id": _text(parcel.get("external_order_id")),
+        "external_shipment_id": _text(parcel.get("external_shipment_id")),
+        "external_reference": _text(parcel.get("external_reference")),
+        "shipment_uuid": _text(parcel.get("shipment_uuid")),
+        "colli_uuid": _text(parcel.get("colli_uuid")),
+        "collo_nr": _text(parcel.get("collo_nr")),
+        "collo_count": _text(parcel.get("collo_count")),
+        "carrier_code": _text(_sub(parcel, "carrier").get("code")),
+        "shipping_method": _text(_sub(parcel, "shipment").get("name")),
+        "recipient_postcode": _text(parcel.get("postal_code")),
+        "recipient_city": _text(parcel.get("city")),
+        "recipient_country": _text(_sub(parcel, "country").get("iso_2")),
+        "timestamp_field": field,
+        "webhook_timestamp": _text(body.get("timestamp")),
+    })
+    return [TrackingEvent(
+        event_id=derive_event_id(CARRIER, number, occurred, code),
+        carrier=CARRIER, tracking_number=number, status=mapping.status, substatus=mapping.substatus,
+        code=code, description=message, occurred_at=occurred, local_time=_text(body.get(field)),
+        tz_source=TZ_GIVEN, received_at=received_at, mapped=mapped, source="webhook", attributes=attrs,
+    )]
+
+
+def _v2_number(body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
+    given = _header(headers, TRACKING_NUMBER_HEADER) or _text(body.get("tracking_number"))
+    if not given:
+        for field, param in (("carrier_tracking_url", "code"), ("sendcloud_tracking_url", "tracking_number")):
+            url = _text(body.get(field))
+            values = parse_qs(urlsplit(url).query).get(param) if url else None
+            if values and values[0].strip():
+                given = values[0]
+                break
+    return _tracking_number(given, f"{TRACKING_NUMBER_HEADER} header or tracking URL")
+
+
+def _v2(body: Mapping[str, Any], headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
+    statuses = body.get("statuses")
+    if not isinstance(statuses, list):
+        raise PayloadError("statuses must be a list")
+    number = _v2_number(body, headers)
+    base = _compact({
+        "parcel_id": _text(body.get("parcel_id")),
+        "carrier_code": _text(body.get("carrier_code")),
+        "expected_delivery_date": _text(body.get("expected_delivery_date")),
+        "is_return": body.get("is_return") if isinstance(body.get("is_return"), bool) else None,
+    })
+    events: list[TrackingEvent] = []
+    for index, raw in enumerate(statuses):
+        entry = _obj(raw, f"statuses[{index}]")
+        slug = _text(entry.get("parent_status"))
+        if not slug:
+            raise PayloadError(f"statuses[{index}].parent_status missing")
+        message = _text(entry.get("carrier_message"))
+        local = _text(entry.get("carrier_update_timestamp"))
+        occurred = _iso_utc(local, f"statuses[{index}].carrier_update_timestamp")
+        mapping, mapped = map_parent_status(slug, message)
+        history = _text(entry.get("parcel_status_history_id"))
+        if history:
+            material = f"{CARRIER}|{number}|parcel_status_history|{history}"
+            event_id = hashlib.sha256(material.encode()).hexdigest()[:32]
+        else:
+            event_id = derive_event_id(CARRIER, number, occurred, slug)
+        attrs = dict(base)
+        attrs.update(_compact({
+            "parcel_status_history_id": history,
+            "event_carrier_code": _text(entry.get("carrier_code")),
+        }))
+        events.append(TrackingEvent(
+            event_id=event_id, carrier=CARRIER, tracking_number=number, status=mapping.status,
+            substatus=mapping.substatus, code=slug, description=message or slug, occurred_at=occurred,
+            local_time=local, tz_source=TZ_GIVEN, received_at=received_at, mapped=mapped, source="poll",
+            attributes=attrs,
+        ))
+    return events
+
+
+def _v3(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEvent]:
+    raw_events = body.get("events")
+    if not isinstance(raw_events, list):
+        raise PayloadError("events must be a list")
+    numbers = body.get("tracking_numbers")
+    if not isinstance(numbers, list) or not numbers:
+        raise PayloadError("missing tracking number (tracking_numbers[0])")
+    first = _obj(numbers[0], "tracking_numbers[0]")
+    number = _tracking_number(first.get("tracking_number"), "tracking_numbers[0].tracking_number")
+    details = _sub(body, "details")
+    to_address = _sub(body, "to_address")
+    base = _compact({
+        "source_id": _text(body.get("source_id")),
+        "carrier_code": _text(first.get("carrier_code")),
+        "expected_delivery_date": _text(details.get("expected_delivery_date")),
+        "recipient_postcode": _text(to_address.get("postal_code")),
+        "recipient_country": _text(to_address.get("country_code")),
+    })
+    events: list[TrackingEvent] = []
+    for index, raw in enumerate(raw_events):
+        entry = _obj(raw, f"events[{index}]")
+        code = _text(entry.get("status_code"))
+        if not code:
+            raise PayloadError(f"events[{index}].status_code missing")
+        local = _text(entry.get("event_at"))
+        occurred = _iso_utc(local, f"events[{index}].event_at")
+        sub = _text(entry.get("sub_status_code"))
+        mapping, mapped = map_v3_status(code)
+        id_code = code if sub in ("", "none") else f"{code}/{sub}"
+        attrs = dict(base)
+        attrs.update(_compact({
+            "sub_status_code": sub,
+            "status_type": _text(entry.get("status_type")),
+            "event_type": _text(entry.get("event_type")),
+        }))
+        events.append(TrackingEvent(
+            event_id=derive_event_id(CARRIER, number, occurred, id_code), carrier=CARRIER,
+            tracking_number=number, status=mapping.status, substatus=mapping.substatus, code=code,
+            description=_text(entry.get("status_description")), occurred_at=occurred, local_time=local,
+            tz_source=TZ_GIVEN, received_at=received_at, mapped=mapped, source="poll", attributes=attrs,
+        ))
+    return events
+
+
+def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
+    if "error" in body and isinstance(body["error"], dict | str):
+        err = body["error"]
+        code = _text(err.get("code")) if isinstance(err, dict) else ""
+        message = _text(err.get("message")) if isinstance(err, dict) else _text(err)
+    elif "errors" in body and isinstance(body["errors"], list) and "events" not in body:
+        parts = [e for e in body["errors"] if isinstance(e, dict)]
+        code = ",".join(_text(e.get("status")) or _text(e.get("code")) for e in parts)
+        message = "; ".join(_text(e.get("detail")) or _text(e.get("message")) for e in parts)
+    elif set(body) == {"detail"}:
+        code, message = "", _text(body["detail"]) or str(body["detail"])
+    else:
+        return None
+    lowered = message.lower()
+    not_found = "404" in code or "not found" in lowered or "does not exist" in lowered
+    return CarrierErrorResponse(f"Sendcloud error {code}: {message}".strip(), not_found=not_found)
+
+
+def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
+    """Normalize one Sendcloud payload (webhook, v2 or v3 tracking). See the module docstring."""
+    try:
+        body = _obj(_load(payload), "payload")
+        error = _error(body)
+        if error is not None:
+            raise error
+        if "action" in body:
+            return _webhook(body, received_at)
+        if "statuses" in body:
+            return _v2(body, headers, received_at)
+        if "events" in body:
+            return _v3(body, received_at)
+        raise PayloadError("not a Sendcloud webhook or tracking response (no action/statuses/events)")
+    except ParseError:
+        raise
+    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
+        raise PayloadError(f"malformed Sendcloud payload: {type(exc).__name__}: {exc}") from exc

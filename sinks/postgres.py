@@ -1,0 +1,165 @@
+"""PostgreSQL, the store of record: idempotent, batched upserts of events and shipments.
+
+Every write is keyed: events by (shipment key, event id) with ``ON CONFLICT DO NOTHING``, shipments
+by key with an update that only moves forward in ``version``. A replay after a crash therefore
+changes nothing that was already right. The ``track`` agent awaits ``write`` before it records the
+new state in its table and before the input's offset can be committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from schemas.deadletter import DeadLetter
+from schemas.events import TrackingEvent
+from tables.shipment_states import ShipmentState
+from trackstream import metrics
+
+log = logging.getLogger(__name__)
+
+_INSERT_EVENT = """
+INSERT INTO tracking_events (shipment_key, event_id, carrier, tracking_number, status, substatus,
+    code, description, occurred_at, local_time, tz_source, location, mapped, source, attributes,
+    received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (shipment_key, event_id) DO NOTHING
+"""
+
+_SHIPMENT_COLUMNS = (
+    "shipment_key", "carrier", "tracking_number", "status", "substatus", "status_code",
+    "status_description", "last_event_id", "last_event_at", "first_event_at", "delivered_at",
+    "last_location", "event_count", "order_number", "customer", "destination_postcode",
+    "destination_country", "service_level", "despatched_at", "promised_delivery_date",
+    "registered_at", "version", "updated_at",
+)
+_UPSERT_SHIPMENT = (
+    f"INSERT INTO shipments ({', '.join(_SHIPMENT_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_SHIPMENT_COLUMNS))}) "
+    "ON CONFLICT (shipment_key) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _SHIPMENT_COLUMNS[1:])
+    + " WHERE shipments.version < EXCLUDED.version"
+)
+
+_INSERT_DEADLETTER = """
+INSERT INTO dead_letters (source, carrier, error, reason, payload, payload_b64, headers, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source) DO NOTHING
+"""
+
+
+def _json(value: Any) -> Jsonb | None:
+    return Jsonb(value, dumps=_dumps) if value else None
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def event_row(event: TrackingEvent) -> tuple[Any, ...]:
+    return (
+        event.key, event.event_id, event.carrier, event.tracking_number, event.status,
+        event.substatus, event.code, event.description, event.occurred_at, event.local_time,
+        event.tz_source, _json(event.location.to_dict() if event.location else None), event.mapped,
+        event.source, _json(dict(event.attributes)), event.received_at,
+    )
+
+
+def shipment_row(state: ShipmentState) -> tuple[Any, ...]:
+    reg = state.registration or {}
+    return (
+        state.key, state.carrier, state.tracking_number, state.status, state.substatus, state.code,
+        state.description, state.last_event_id, state.last_event_at, state.first_event_at,
+        state.delivered_at, _json(state.location), state.event_count, reg.get("order_number"),
+        reg.get("customer"), reg.get("destination_postcode"), reg.get("destination_country"),
+        reg.get("service_level"), reg.get("despatched_at"), reg.get("promised_delivery_date"),
+        reg.get("registered_at"), state.version, state.updated_at,
+    )
+
+
+class PostgresSink:
+    """Owns the worker's connection pool; opened and closed with the worker."""
+
+    def __init__(self, database_url: str, pool_size: int = 4) -> None:
+        self.pool = AsyncConnectionPool(
+            database_url, min_size=1, max_size=pool_size, open=False,
+            kwargs={"autocommit": False}, name="trackstream-sink",
+        )
+        self._opened = False
+
+    async def open(self) -> None:
+        if not self._opened:
+            await self.pool.open(wait=True, timeout=60)
+            self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.pool.close()
+            self._opened = False
+
+    async def write(self, events: Sequence[TrackingEvent], states: Sequence[ShipmentState]) -> None:
+        """Write one batch in one transaction, retrying until PostgreSQL takes it.
+
+        Retrying forever (with backoff) blocks this partition rather than acking input that is not
+        stored: at-least-once, nothing accepted is lost.
+        """
+        if not events and not states:
+            return
+        await self.open()
+        delay = 0.2
+        while True:
+            started = time.perf_counter()
+            try:
+                async with self.pool.connection() as conn:
+                    async with conn.cursor() as cur:
+                        if events:
+                            await cur.executemany(_INSERT_EVENT, [event_row(e) for e in events])
+                        if states:
+                            await cur.executemany(_UPSERT_SHIPMENT, [shipment_row(s) for s in states])
+                    await conn.commit()
+                metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
+                metrics.SINK_ROWS.labels("events").inc(len(events))
+                metrics.SINK_ROWS.labels("shipments").inc(len(states))
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure: retry, never drop
+                metrics.SINK_ERRORS.inc()
+                log.warning("PostgreSQL write failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def write_deadletter(self, letter: DeadLetter) -> None:
+        await self.open()
+        d = letter.to_dict()
+        row = (
+            f"{letter.topic}:{letter.partition}:{letter.offset}", letter.carrier, letter.error,
+            letter.reason, d["payload"], d["payload_b64"], _json(d["headers"]), letter.received_at,
+        )
+        delay = 0.2
+        while True:
+            try:
+                async with self.pool.connection() as conn:
+                    await conn.execute(_INSERT_DEADLETTER, row)
+                    await conn.commit()
+                return
+            except Exception as exc:  # noqa: BLE001
+                metrics.SINK_ERRORS.inc()
+                log.warning("PostgreSQL dead-letter write failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
+        await self.open()
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO worker_heartbeats (worker_id, seen_at, info) VALUES (%s, now(), %s) "
+                "ON CONFLICT (worker_id) DO UPDATE SET seen_at = now(), info = EXCLUDED.info",
+                (worker_id, Jsonb(info)),
+            )
+            await conn.commit()

@@ -1,0 +1,78 @@
+"""Shared fixtures for the carrier adapter tests.
+
+Sample payloads live outside the repository, in ``shared/carriers/samples`` beside the checkout
+(``TRACKSTREAM_SHARED_DIR`` overrides the ``shared`` directory).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+
+RECEIVED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def shared_samples_dir() -> Path:
+    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
+    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
+    return shared / "carriers" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    path = shared_samples_dir()
+    if not path.is_dir():
+        pytest.fail(f"carrier samples not found at {path} (set TRACKSTREAM_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture
+def received_at() -> datetime:
+    return RECEIVED_AT
+
+
+#: Any JSON value (big integers included: the parsers must reject what orjson cannot read).
+JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@pytest.fixture(scope="session")
+def json_values() -> st.SearchStrategy[Any]:
+    return JSON_VALUES
+
+
+Mutator = Callable[[st.DataObject, Any], Any]
+
+
+def _mutate(data: st.DataObject, value: Any) -> Any:
+    """Replace, delete or keep one node somewhere in ``value`` (a copy), chosen by Hypothesis."""
+    if isinstance(value, dict) and value and data.draw(st.booleans(), label="descend"):
+        key = data.draw(st.sampled_from(sorted(value)), label="key")
+        copy = dict(value)
+        if data.draw(st.integers(0, 4), label="delete?") == 0:
+            del copy[key]
+        else:
+            copy[key] = _mutate(data, value[key])
+        return copy
+    if isinstance(value, list) and value and data.draw(st.booleans(), label="descend"):
+        index = data.draw(st.integers(0, len(value) - 1), label="index")
+        copy_list = list(value)
+        copy_list[index] = _mutate(data, value[index])
+        return copy_list
+    return data.draw(JSON_VALUES, label="replacement")
+
+
+@pytest.fixture(scope="session")
+def mutate() -> Mutator:
+    return _mutate

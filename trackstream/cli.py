@@ -1,0 +1,142 @@
+"""The ``trackstream`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from trackstream.settings import DOCUMENTED, Settings, SettingsError
+
+QUIET_LOGGERS = ("faust", "aiokafka", "mode", "kafka", "rocksdict")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    import carriers
+    from carriers.base import ParseError
+
+    parser = carriers.get_parser(args.carrier)
+    if parser is None:
+        known = ", ".join(sorted(carriers.KNOWN_CARRIERS))
+        print(f"trackstream normalize: unknown carrier {args.carrier!r} (known: {known})", file=sys.stderr)
+        return 2
+    try:
+        payload = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
+    except OSError as exc:
+        print(f"trackstream normalize: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        events = parser(payload, {}, datetime.now(UTC))
+    except ParseError as exc:
+        print(f"trackstream normalize: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    out = sys.stdout.buffer
+    for event in events:
+        out.write(orjson.dumps(event.to_dict()) + b"\n")
+    out.flush()
+    return 0
+
+
+def cmd_worker(settings: Settings) -> int:
+    from faust.worker import Worker
+
+    from app import create_app
+    from sinks.migrations import migrate
+    from trackstream.admin import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    migrate(settings.database_url)
+    (settings.data_dir / "worker" / settings.worker_id).mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                    logging_config={"version": 1, "disable_existing_loggers": False,
+                                    "loggers": {n: {"level": "WARNING"} for n in QUIET_LOGGERS}})
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_api(settings: Settings) -> int:
+    from api.server import run
+
+    run(settings)
+    return 0
+
+
+def cmd_up(settings: Settings) -> int:
+    from trackstream.stack.local import up
+
+    return up(settings)
+
+
+def cmd_migrate(settings: Settings) -> int:
+    from sinks.migrations import migrate
+
+    applied = migrate(settings.database_url)
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def cmd_config() -> int:
+    for name, (default, text) in DOCUMENTED.items():
+        print(f"{name}={default!r:40} {text}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trackstream", description="Multi-carrier shipment tracking on Faust")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start Kafka, PostgreSQL, the worker and the API locally (Ctrl-C stops)")
+    sub.add_parser("worker", help="run a Faust worker against TRACKSTREAM_KAFKA_BOOTSTRAP")
+    sub.add_parser("api", help="run the HTTP API")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("config", help="list every TRACKSTREAM_* setting with its default")
+    n = sub.add_parser("normalize", help="print the normalized events of a carrier payload file as JSON lines")
+    n.add_argument("carrier")
+    n.add_argument("file", help="payload file, or - for standard input")
+    b = sub.add_parser("bench", help="measure the pipeline end to end (starts a local stack)")
+    b.add_argument("--events", type=int, default=100_000)
+    b.add_argument("--shipments", type=int, default=20_000)
+    b.add_argument("--external", action="store_true", help="use the running stack in the settings")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "normalize":
+        return cmd_normalize(args)
+    if args.command == "config":
+        return cmd_config()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"trackstream: {exc}", file=sys.stderr)
+        return 2
+    _logging(settings.log_level)
+    if args.command == "up":
+        return cmd_up(settings)
+    if args.command == "worker":
+        return cmd_worker(settings)
+    if args.command == "api":
+        return cmd_api(settings)
+    if args.command == "migrate":
+        return cmd_migrate(settings)
+    if args.command == "bench":
+        from bench.pipeline import run_bench
+
+        return run_bench(settings, events=args.events, shipments=args.shipments, external=args.external)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Prometheus metrics: ``trackstream_<noun>_<unit>``, labels of low cardinality only.
+
+The worker and the API are separate processes. When ``PROMETHEUS_MULTIPROC_DIR`` is set (the local
+stack sets it), both write to it and the API's ``/metrics`` serves the sum; otherwise each process
+serves its own.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter("trackstream_raw_messages_total", "Raw carrier messages consumed", ["carrier"])
+EVENTS_OUT = Counter("trackstream_events_total", "Normalized events produced", ["carrier", "status"])
+DEADLETTERED = Counter("trackstream_deadletter_total", "Messages dead-lettered", ["carrier", "error"])
+UNMAPPED = Counter("trackstream_unmapped_codes_total", "Events whose carrier code is unmapped", ["carrier"])
+DUPLICATES = Counter("trackstream_duplicate_events_total", "Duplicate events absorbed", ["carrier"])
+LATE = Counter("trackstream_late_events_total", "Events older than the shipment's newest", ["carrier"])
+STATE_CHANGES = Counter("trackstream_status_changes_total", "Shipment status transitions", ["carrier", "status"])
+SINK_BATCH_SECONDS = Histogram(
+    "trackstream_sink_batch_seconds", "PostgreSQL batch write latency",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SINK_ROWS = Counter("trackstream_sink_rows_total", "Rows written to PostgreSQL", ["table"])
+SINK_ERRORS = Counter("trackstream_sink_errors_total", "Failed PostgreSQL writes (retried)")
+CONSUMER_LAG = Gauge(
+    "trackstream_consumer_lag_messages", "Messages behind the log end, per topic", ["topic"],
+    multiprocess_mode="livesum",
+)
+INGRESS = Counter("trackstream_ingress_requests_total", "HTTP ingress requests", ["endpoint", "outcome"])
+INGRESS_SECONDS = Histogram(
+    "trackstream_ingress_seconds", "Ingress latency until the broker acknowledged", ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)

@@ -1,0 +1,35 @@
+"""Topic names and partitioning: one place, so producers outside Faust (the API, the bench, pollers)
+and the Faust agents agree on where a shipment's messages go."""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import murmur2
+
+TRACKING_EVENTS = "tracking.events"
+SHIPMENTS_REGISTERED = "shipments.registered"
+SHIPMENT_UPDATES = "shipment.updates"
+DEADLETTER = "tracking.deadletter"
+ALERTS = "tracking.alerts"
+
+#: Carriers with a raw topic. "native" carries trackstream's own event format (POST /v1/events).
+RAW_CARRIERS: tuple[str, ...] = ("sendcloud", "postnl", "native")
+
+
+def raw_topic(carrier: str) -> str:
+    return f"carrier.{carrier}.raw"
+
+
+def all_topics() -> list[str]:
+    return [
+        *(raw_topic(c) for c in RAW_CARRIERS),
+        TRACKING_EVENTS, SHIPMENTS_REGISTERED, SHIPMENT_UPDATES, DEADLETTER, ALERTS,
+    ]
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key bytes, positive, modulo partitions).
+
+    The same function Java clients, aiokafka and Faust use for keyed messages, so a message sent
+    here with an explicit partition meets the messages others send with the same key.
+    """
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
