@@ -28,7 +28,7 @@ def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Setti
             await sink.heartbeat(
                 settings.worker_id, {"pid": os.getpid(), "assigned": len(app.consumer.assignment())}
             )
-        except Exception as exc:  # noqa: BLE001 - readiness then reports the worker as down
+        except Exception as exc:
             log.warning("heartbeat failed: %s", exc)
 
     @app.on_before_shutdown.connect

@@ -90,7 +90,7 @@ def normalize_batch(
                 received_at=now, topic=topic, partition=partition, offset=offset, headers=headers,
             ))
             continue
-        except Exception as exc:  # noqa: BLE001 - a bug in an adapter must not stop the worker
+        except Exception as exc:
             log.exception("adapter %s crashed on %s:%s:%s", carrier, topic, partition, offset)
             out.deadletters.append(DeadLetter(
                 carrier=carrier, reason=f"internal error: {type(exc).__name__}: {exc}",
@@ -122,7 +122,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             try:
                 await _send(result)
                 break
-            except Exception as exc:  # noqa: BLE001 - resend: downstream dedup absorbs repeats
+            except Exception as exc:
                 log.warning("sending normalized batch failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

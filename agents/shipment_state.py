@@ -52,7 +52,7 @@ def apply_events(
     state: ShipmentState | None,
     events: Iterable[TrackingEvent],
     now: datetime,
-    policy: DedupPolicy = DedupPolicy(),  # noqa: B008 - frozen, immutable default
+    policy: DedupPolicy = DedupPolicy(),
 ) -> Outcome:
     batch = sorted(events, key=_order_key)
     if not batch:

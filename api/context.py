@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
@@ -11,3 +13,4 @@ from trackstream.settings import Settings
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 PRODUCER: web.AppKey[AIOKafkaProducer] = web.AppKey("producer", AIOKafkaProducer)
 DB: web.AppKey[AsyncConnectionPool] = web.AppKey("db", AsyncConnectionPool)
+PRODUCER_STARTED: web.AppKey[asyncio.Event] = web.AppKey("producer_started", asyncio.Event)

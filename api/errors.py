@@ -6,7 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+import psycopg
 from aiohttp import web
+from psycopg_pool import PoolTimeout
 
 
 class ApiError(Exception):
@@ -43,6 +45,8 @@ async def error_middleware(
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.error, exc.message, **exc.extra)
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        return error_response(503, "database_unavailable", f"the database is not reachable ({type(exc).__name__})")
     except web.HTTPException as exc:  # aiohttp's own (404 route, 405, 413 ...)
         if exc.status < 400:
             raise

@@ -10,7 +10,7 @@ import os
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from api.context import DB, PRODUCER, SETTINGS
+from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import json_response
 from trackstream import metrics
 from trackstream.admin import consumer_lag
@@ -23,11 +23,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def _check_kafka(request: web.Request) -> str | None:
+    if not request.app[PRODUCER_STARTED].is_set():
+        return "kafka: not connected"
     try:
         client = request.app[PRODUCER].client
         await asyncio.wait_for(client.fetch_all_metadata(), timeout=3)
         return None
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+    except Exception as exc:
         return f"kafka: {type(exc).__name__}"
 
 
@@ -42,10 +44,10 @@ async def _check_db_and_worker(request: web.Request) -> list[str]:
                     (fresh,),
                 )
                 row = await cur.fetchone()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return [f"postgresql: {type(exc).__name__}", "worker: unknown"]
     if not row or row[0] == 0:
-        return ["worker: no worker heartbeat in the last %.0fs" % fresh]
+        return [f"worker: no worker heartbeat in the last {fresh:.0f}s"]
     return []
 
 
@@ -63,7 +65,7 @@ async def metrics_view(request: web.Request) -> web.Response:
         lag = await asyncio.wait_for(consumer_lag(request.app[SETTINGS]), timeout=5)
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(topic).set(value)
-    except Exception as exc:  # noqa: BLE001 - scrape still answers
+    except Exception as exc:
         log.debug("consumer lag unavailable: %s", exc)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from api.context import PRODUCER, SETTINGS
+from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from carriers.base import ParseError, SignatureError
 from schemas.events import format_utc, normalize_tracking_number, parse_utc, shipment_key
@@ -70,13 +70,15 @@ def check_well_formed(body: bytes, content_type: str) -> str:
 async def enqueue(request: web.Request, topic: str, value: bytes, headers: dict[str, str],
                   key: bytes | None = None, partition: int | None = None) -> None:
     producer = request.app[PRODUCER]
+    if not request.app[PRODUCER_STARTED].is_set():
+        raise ApiError(503, "broker_unavailable", "the event store is not reachable; retry")
     kafka_headers = [(k, v.encode()) for k, v in headers.items()]
     try:
         await asyncio.wait_for(
             producer.send_and_wait(topic, value, key=key, partition=partition, headers=kafka_headers),
             timeout=_SEND_TIMEOUT,
         )
-    except (KafkaError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (KafkaError, TimeoutError) as exc:
         raise ApiError(503, "broker_unavailable",
                        f"the event store did not acknowledge the write ({type(exc).__name__}); retry") from exc
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -11,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
 from api import health, ingress, query
-from api.context import DB, PRODUCER, SETTINGS
+from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
 from trackstream.settings import Settings
 
@@ -19,21 +21,40 @@ log = logging.getLogger(__name__)
 
 
 async def _kafka(app: web.Application) -> AsyncIterator[None]:
+    """The producer connects in the background: the API starts (and answers 503 for writes, not
+    ready on /readyz) while Kafka is down, and recovers when it comes back."""
     settings = app[SETTINGS]
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
         linger_ms=2, request_timeout_ms=10000, max_request_size=max(1048576, settings.max_body_bytes * 2),
     )
-    await producer.start()
     app[PRODUCER] = producer
+    app[PRODUCER_STARTED] = asyncio.Event()
+
+    async def connect() -> None:
+        delay = 0.5
+        while True:
+            try:
+                await producer.start()
+                app[PRODUCER_STARTED].set()
+                return
+            except Exception as exc:
+                log.warning("Kafka not reachable yet (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    task = asyncio.create_task(connect())
     yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     await producer.stop()
 
 
 async def _db(app: web.Application) -> AsyncIterator[None]:
-    pool = AsyncConnectionPool(app[SETTINGS].database_url, min_size=1, max_size=8, open=False,
+    pool = AsyncConnectionPool(app[SETTINGS].database_url, min_size=1, max_size=8, open=False, timeout=5,
                                kwargs={"autocommit": True}, name="trackstream-api")
-    await pool.open(wait=True, timeout=60)
+    await pool.open(wait=False)
     app[DB] = pool
     yield
     await pool.close()

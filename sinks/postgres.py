@@ -40,9 +40,12 @@ _SHIPMENT_COLUMNS = (
     "destination_country", "service_level", "despatched_at", "promised_delivery_date",
     "registered_at", "version", "updated_at",
 )
+# event_count is counted from the stored events, not taken from the state: after a crash between
+# this write and the table write, the replay would count the same events twice.
+_EVENT_COUNT = "(SELECT count(*) FROM tracking_events t WHERE t.shipment_key = %s)"
 _UPSERT_SHIPMENT = (
     f"INSERT INTO shipments ({', '.join(_SHIPMENT_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_SHIPMENT_COLUMNS))}) "
+    f"VALUES ({', '.join(_EVENT_COUNT if c == 'event_count' else '%s' for c in _SHIPMENT_COLUMNS)}) "
     "ON CONFLICT (shipment_key) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _SHIPMENT_COLUMNS[1:])
     + " WHERE shipments.version < EXCLUDED.version"
@@ -77,7 +80,7 @@ def shipment_row(state: ShipmentState) -> tuple[Any, ...]:
     return (
         state.key, state.carrier, state.tracking_number, state.status, state.substatus, state.code,
         state.description, state.last_event_id, state.last_event_at, state.first_event_at,
-        state.delivered_at, _json(state.location), state.event_count, reg.get("order_number"),
+        state.delivered_at, _json(state.location), state.key, reg.get("order_number"),
         reg.get("customer"), reg.get("destination_postcode"), reg.get("destination_country"),
         reg.get("service_level"), reg.get("despatched_at"), reg.get("promised_delivery_date"),
         reg.get("registered_at"), state.version, state.updated_at,
@@ -128,7 +131,7 @@ class PostgresSink:
                 metrics.SINK_ROWS.labels("events").inc(len(events))
                 metrics.SINK_ROWS.labels("shipments").inc(len(states))
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure: retry, never drop
+            except Exception as exc:
                 metrics.SINK_ERRORS.inc()
                 log.warning("PostgreSQL write failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -148,7 +151,7 @@ class PostgresSink:
                     await conn.execute(_INSERT_DEADLETTER, row)
                     await conn.commit()
                 return
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 metrics.SINK_ERRORS.inc()
                 log.warning("PostgreSQL dead-letter write failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

@@ -1,0 +1,91 @@
+"""The real parts, started once per test session: a Kafka broker (KRaft), PostgreSQL, one Faust
+worker and the HTTP API, all on free ports on 127.0.0.1, stopped at the end.
+
+Tests that need them take the ``system`` fixture; pure tests take nothing and start nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import psycopg
+import pytest
+
+from tests.support import settings_from, stack_env, world_traversable_tmpdir
+from trackstream.settings import Settings
+from trackstream.stack.local import LocalStack
+from trackstream.stack.process import ManagedProcess, wait_for
+
+
+@dataclass
+class System:
+    stack: LocalStack
+    env: dict[str, str]
+    settings: Settings
+    worker: ManagedProcess
+    api: ManagedProcess
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http_port}"
+
+    def db(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self.settings.database_url, autocommit=True)
+
+    def restart_worker(self) -> ManagedProcess:
+        if self.worker.alive():
+            self.worker.stop()
+        self.stack.children.remove(self.worker)
+        self.worker = self.stack.start_worker("worker-1", self.env)
+        return self.worker
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        import urllib.request
+
+        def ready() -> bool:
+            if not self.worker.alive():
+                raise RuntimeError(f"worker died:\n{self.worker.tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=3) as resp:
+                    return bool(resp.status == 200)
+            except OSError:
+                return False
+
+        wait_for(ready, timeout, "the system to be ready", interval=0.5)
+
+
+@pytest.fixture(scope="session")
+def system() -> Iterator[System]:
+    data_dir = world_traversable_tmpdir("trackstream-test-")
+    env = stack_env(data_dir)
+    settings = settings_from(env)
+    stack = LocalStack(settings)
+    try:
+        stack.start_infrastructure()
+        stack.reset_metrics_dir()
+        worker = stack.start_worker("worker-1", env)
+        api = stack.start_api(env)
+        sys_ = System(stack=stack, env=env, settings=settings, worker=worker, api=api)
+        sys_.wait_ready()
+        yield sys_
+    finally:
+        stack.stop()
+        if os.environ.get("TRACKSTREAM_KEEP_TEST_DATA") != "1":
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def http(system: System) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=system.base_url) as session:
+        yield session
+
+
+def samples_dir() -> Path:
+    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
+    base = Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
+    return base / "carriers" / "samples"

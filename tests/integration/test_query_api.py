@@ -1,0 +1,102 @@
+"""Search with filters and cursor pagination, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import System
+from tests.support import eventually
+
+
+async def test_search_filters_and_cursor_pagination(http: aiohttp.ClientSession) -> None:
+    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    numbers = [f"PG{uuid.uuid4().hex[:10].upper()}" for _ in range(7)]
+    for i, number in enumerate(numbers):
+        reg = {"carrier": "fleet", "tracking_number": number, "customer": customer,
+               "destination_country": "BE" if i % 2 else "NL", "despatched_at": f"2026-11-{10 + i:02d}T10:00:00Z"}
+        async with http.post("/v1/shipments", json=reg) as resp:
+            assert resp.status == 202
+    async with http.post("/v1/events", json=[
+        {"carrier": "fleet", "tracking_number": numbers[0], "status": "delivered",
+         "occurred_at": "2026-11-12T10:00:00Z"}]) as resp:
+        assert resp.status == 202
+
+    async def all_there() -> Any:
+        async with http.get("/v1/shipments", params={"customer": customer, "limit": "500"}) as resp:
+            body = await resp.json()
+            items = body["items"]
+            return body if len(items) == 7 and any(i["status"] == "delivered" for i in items) else None
+
+    await eventually(all_there, what="seven shipments")
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params = {"customer": customer, "limit": "3"}
+        if cursor:
+            params["cursor"] = cursor
+        async with http.get("/v1/shipments", params=params) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+        pages += 1
+        seen += [item["tracking_number"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert sorted(seen) == sorted(numbers) and len(seen) == len(set(seen))
+
+    async with http.get("/v1/shipments", params={"customer": customer, "destination_country": "be"}) as resp:
+        items = (await resp.json())["items"]
+    assert sorted(i["tracking_number"] for i in items) == sorted(numbers[1::2])
+    async with http.get("/v1/shipments", params={"customer": customer, "status": "delivered"}) as resp:
+        assert [i["tracking_number"] for i in (await resp.json())["items"]] == [numbers[0]]
+    async with http.get("/v1/shipments", params={"customer": customer, "status": "pending,delivered",
+                                                 "despatched_from": "2026-11-13",
+                                                 "despatched_to": "2026-11-15"}) as resp:
+        assert sorted(i["tracking_number"] for i in (await resp.json())["items"]) == sorted(numbers[3:5])
+
+
+async def test_search_rejects_bad_parameters(http: aiohttp.ClientSession) -> None:
+    for params, error in (({"status": "lost_in_space"}, "invalid_parameter"), ({"limit": "0"}, "invalid_parameter"),
+                          ({"limit": "x"}, "invalid_parameter"), ({"cursor": "!!"}, "invalid_cursor"),
+                          ({"updated_since": "yesterday"}, "invalid_parameter")):
+        async with http.get("/v1/shipments", params=params) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"] == error
+
+
+async def test_unknown_shipment_is_404_json(http: aiohttp.ClientSession) -> None:
+    async with http.get("/v1/shipments/fleet/DOESNOTEXIST") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error"] == "shipment_not_found"
+    async with http.get("/v1/nothing-here") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error"] == "not_found"
+
+
+async def test_health_ready_and_metrics(http: aiohttp.ClientSession, system: System) -> None:
+    async with http.get("/healthz") as resp:
+        assert resp.status == 200
+    async with http.get("/readyz") as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["status"] == "ready"
+    number = f"MX{uuid.uuid4().hex[:8].upper()}"
+    async with http.post("/v1/events", json=[{"carrier": "fleet", "tracking_number": number,
+                                               "status": "in_transit",
+                                               "occurred_at": "2026-11-20T10:00:00+01:00"}]) as resp:
+        assert resp.status == 202
+
+    async def metrics() -> str | None:
+        async with http.get("/metrics") as resp:
+            text = await resp.text()
+        wanted = ('trackstream_raw_messages_total{carrier="native"}', "trackstream_events_total{",
+                  "trackstream_sink_batch_seconds_bucket", "trackstream_consumer_lag_messages{",
+                  'trackstream_ingress_requests_total{endpoint="events",outcome="accepted"}')
+        return text if all(w in text for w in wanted) else None
+
+    text = await eventually(metrics, what="worker and API metrics on /metrics")
+    assert "tracking_number" not in text and number not in text  # no high-cardinality labels
