@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import faust
 
@@ -16,13 +17,11 @@ log = logging.getLogger(__name__)
 
 
 def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Settings) -> None:
-    @app.task
     async def open_sink() -> None:
         await sink.open()
         await sink.heartbeat(settings.worker_id, {"pid": os.getpid(), "state": "started"})
         log.info("worker %s ready", settings.worker_id)
 
-    @app.timer(interval=settings.worker_heartbeat_seconds)
     async def beat() -> None:
         try:
             await sink.heartbeat(
@@ -31,6 +30,9 @@ def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Setti
         except Exception as exc:
             log.warning("heartbeat failed: %s", exc)
 
-    @app.on_before_shutdown.connect
-    async def close_sink(app: faust.App, **kwargs: object) -> None:
+    async def close_sink(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         await sink.close()
+
+    app.task(open_sink)
+    app.timer(interval=settings.worker_heartbeat_seconds)(beat)
+    app.on_before_shutdown.connect(close_sink)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.streams import Stream
 from faust.types import EventT, StreamT
 
 import carriers
@@ -107,10 +108,11 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     partitions = settings.partitions
 
     async def normalize(stream: StreamT[bytes]) -> None:
+        assert isinstance(stream, Stream)
         async for batch in stream.take_events(settings.normalize_batch, within=settings.normalize_within):
             await _process(batch)
 
-    async def _process(batch: Sequence[EventT]) -> None:
+    async def _process(batch: Sequence[EventT[bytes]]) -> None:
         messages = [
             (e.message.topic, e.message.partition, e.message.offset, e.message.value or b"",
              decode_headers(e.message.headers))

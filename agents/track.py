@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import faust
 import orjson
-from faust.types import StreamT
+from faust.types import StreamT, TableT
 
 from agents.shipment_state import DedupPolicy, Outcome, apply_events, apply_registration
 from schemas.events import TrackingEvent, decode_events
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def register(
-    app: faust.App, topics: Topics, states: faust.Table, sink: PostgresSink, policy: DedupPolicy
+    app: faust.App, topics: Topics, states: TableT[str, bytes], sink: PostgresSink, policy: DedupPolicy
 ) -> None:
     def load(key: str) -> ShipmentState | None:
         raw = states.get(key)

@@ -71,7 +71,7 @@ async def metrics_view(request: web.Request) -> web.Response:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         output = generate_latest(registry)
     else:
         output = generate_latest(REGISTRY)

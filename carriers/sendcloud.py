@@ -18,16 +18,14 @@ Status mapping (tables in ``mappings/sendcloud.json``): webhook by ``status.id``
 ignoring punctuation. v2 slugs and v3 codes use their own table first and the message table
 (slug/code with ``-``/``_`` read as spaces) second. Nothing matched: ``UNMAPPED``, ``mapped=False``.
 
-Webhook time rule. ``timestamp`` and ``carrier_status_change_timestamp`` are Unix epochs in
-milliseconds. A value is *plausible* when it is an integer (not a bool) between 2000-01-01 and
-2100-01-01 read as milliseconds; a value in that range read as *seconds* is accepted too (the
-OpenAPI only says "a unix timestamp"; the two ranges cannot overlap). ``occurred_at`` comes from
-``carrier_status_change_timestamp`` when plausible (the carrier's own status change), else from
-``timestamp`` (when Sendcloud sent the webhook), else the payload is rejected with ``PayloadError``.
-So Sendcloud's docs example, whose timestamps are the placeholder ``123``, is a ``PayloadError``
-("no plausible timestamp"): inventing a time (e.g. ``received_at``) would give a different event id
-on every redelivery. ``tz_source`` is ``TZ_GIVEN`` for every Sendcloud shape (epochs, ``+00:00``,
-``Z``); an ISO text without an offset in v2/v3 is read as UTC (the v2 docs say dates are UTC).
+Webhook time rule. ``timestamp`` and ``carrier_status_change_timestamp`` are Unix epochs in ms. A
+value is *plausible* when it is a number (not a bool) in [2000-01-01, 2100-01-01) read as ms, or in
+that range read as *seconds* (the OpenAPI only says "a unix timestamp"; the ranges are disjoint).
+``occurred_at`` = ``carrier_status_change_timestamp`` when plausible (the carrier's own change), else
+``timestamp`` (when Sendcloud sent it), else ``PayloadError("no plausible timestamp ...")``. So the
+docs example, with placeholder timestamps ``123``, is rejected: inventing a time (``received_at``)
+would give a new event id on every redelivery. ``tz_source`` is ``TZ_GIVEN`` for every shape
+(epochs, ``+00:00``, ``Z``); ISO text without an offset in v2/v3 is read as UTC (v2 docs: UTC).
 
 Tracking number. Webhook: ``parcel.tracking_number``. v3: ``tracking_numbers[0].tracking_number``.
 v2 does not echo it, so the poller should pass it in the ``X-Trackstream-Tracking-Number`` header
@@ -35,8 +33,7 @@ v2 does not echo it, so the poller should pass it in the ``X-Trackstream-Trackin
 then the ``tracking_number`` parameter of ``sendcloud_tracking_url`` is used. The shipment key is
 always ``sendcloud:<tracking number>``; the underlying carrier is in ``attributes["carrier_code"]``.
 
-Event ids: v2 ``parcel_status_history_id`` (hashed with the tracking number, so it is unique even if
-Sendcloud numbers history rows per parcel); otherwise ``derive_event_id``.
+Event ids: v2 ``parcel_status_history_id`` hashed with the tracking number; else ``derive_event_id``.
 """
 
 from __future__ import annotations
@@ -145,10 +142,8 @@ def _by_message(message: str) -> tuple[CodeMapping, bool]:
 
 
 def _load(payload: bytes) -> Any:
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
-    if not bytes(payload).strip():
-        raise PayloadError("empty payload")
+    if not isinstance(payload, bytes | bytearray | memoryview) or not bytes(payload).strip():
+        raise PayloadError("empty payload (or not bytes)")
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -162,7 +157,6 @@ def _obj(value: Any, what: str) -> Mapping[str, Any]:
 
 
 def _sub(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """A nested object, or {} when it is missing or not an object."""
     value = body.get(key)
     return value if isinstance(value, dict) else {}
 
@@ -192,8 +186,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 def _epoch(value: Any) -> datetime | None:
     """A plausible epoch in ms (or s), else None. See the module docstring."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if value != value or value in (float("inf"), float("-inf")):
         return None
     if _MS_MIN <= value < _MS_MAX:
         return datetime.fromtimestamp(value / 1000, UTC)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.types import TableT
 import orjson
 
 from schemas.events import format_utc, parse_utc
@@ -80,7 +81,7 @@ def _parse(value: str | None) -> datetime | None:
     return parse_utc(value) if value else None
 
 
-def shipment_states_table(app: faust.App, partitions: int) -> faust.Table:
+def shipment_states_table(app: faust.App, partitions: int) -> TableT[str, bytes]:
     return app.Table(
         "shipment_states",
         key_type=str,

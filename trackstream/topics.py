@@ -32,4 +32,4 @@ def partition_for(key: str, partitions: int) -> int:
     The same function Java clients, aiokafka and Faust use for keyed messages, so a message sent
     here with an explicit partition meets the messages others send with the same key.
     """
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions

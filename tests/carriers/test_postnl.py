@@ -20,7 +20,10 @@ from schemas.events import TZ_GIVEN, TZ_HOME, Location, TrackingEvent, derive_ev
 def _samples() -> Path:
     override = os.environ.get("TRACKSTREAM_SHARED_DIR")
     shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    return shared / "carriers" / "samples" / "postnl"
+    path = shared / "carriers" / "samples" / "postnl"
+    if not path.is_dir():
+        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
+    return path
 
 
 SAMPLES = _samples()

@@ -20,7 +20,10 @@ from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id
 def _samples() -> Path:
     override = os.environ.get("TRACKSTREAM_SHARED_DIR")
     shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    return shared / "carriers" / "samples" / "sendcloud"
+    path = shared / "carriers" / "samples" / "sendcloud"
+    if not path.is_dir():
+        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
+    return path
 
 
 SAMPLES = _samples()

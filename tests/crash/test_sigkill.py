@@ -1,0 +1,114 @@
+"""SIGKILL the worker in the middle of a stream of thousands of events, restart it, and check that
+PostgreSQL holds every event exactly once and every shipment in its correct final state."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from tests.conftest import System
+from tests.support import eventually
+from trackstream.topics import raw_topic
+
+STATUSES = ["pre_transit", "in_transit", "in_transit", "out_for_delivery", "failed_attempt",
+            "out_for_delivery", "delivered"]
+
+
+def make_stream(carrier: str, shipments: int, per_shipment: int, seed: int) -> tuple[list[list[dict[str, Any]]],
+                                                                                         list[dict[str, Any]]]:
+    """Raw messages (lists of native events) with ~5% redeliveries and ~5% late events, plus the
+    unique events. Every shipment's events have distinct instants, so its final status is the
+    status of its newest event."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    unique: list[dict[str, Any]] = []
+    per: dict[str, list[dict[str, Any]]] = {}
+    for s in range(shipments):
+        number = f"K{s:05d}"
+        at = start + timedelta(minutes=rng.randint(0, 600))
+        events = []
+        for i in range(per_shipment):
+            at += timedelta(minutes=rng.randint(5, 300))
+            events.append({"carrier": carrier, "tracking_number": number, "status": STATUSES[i % len(STATUSES)],
+                           "code": f"C{i}", "occurred_at": at.isoformat(), "event_id": f"{number}-{i}"})
+        unique += events
+        per[number] = events
+    # interleave shipments; swap ~5% of neighbouring events of one shipment (late arrivals)
+    order: list[dict[str, Any]] = []
+    cursors = {n: 0 for n in per}
+    while cursors:
+        number = rng.choice(list(cursors))
+        i = cursors[number]
+        events = per[number]
+        if i + 1 < len(events) and rng.random() < 0.05:
+            order += [events[i + 1], events[i]]
+            cursors[number] = i + 2
+        else:
+            order.append(events[i])
+            cursors[number] = i + 1
+        if cursors[number] >= len(events):
+            del cursors[number]
+    # ~5% redeliveries, some much later in the stream
+    for event in rng.sample(unique, len(unique) // 20):
+        order.insert(rng.randint(0, len(order)), event)
+    messages = [order[i:i + 5] for i in range(0, len(order), 5)]
+    return messages, unique
+
+
+async def test_sigkill_mid_stream_loses_and_duplicates_nothing(system: System) -> None:
+    carrier = f"crash{uuid.uuid4().hex[:6]}"
+    messages, unique = make_stream(carrier, shipments=600, per_shipment=6, seed=7)
+    assert len(unique) == 3600 and len(messages) > 700
+    producer = AIOKafkaProducer(bootstrap_servers=system.settings.kafka_bootstrap, acks="all")
+    await producer.start()
+
+    def stored() -> int:
+        with system.db() as conn:
+            row = conn.execute("SELECT count(*) FROM tracking_events WHERE carrier = %s", (carrier,)).fetchone()
+        return int(str(row[0])) if row else 0
+
+    killed_at: int | None = None
+    try:
+        for index, message in enumerate(messages):
+            await producer.send_and_wait(raw_topic("native"), orjson.dumps(message))
+            if index % 20 == 0:
+                await asyncio.sleep(0.05)  # a stream, not one burst
+            if killed_at is None and index > len(messages) // 3 and stored() > 0:
+                killed_at = stored()
+                system.worker.kill()  # SIGKILL: no shutdown, no final commit
+                assert not system.worker.alive()
+                system.restart_worker()
+    finally:
+        await producer.stop()
+    assert killed_at is not None and 0 < killed_at < len(unique), "the kill must land mid-stream"
+
+    await eventually(lambda: _ready(stored, len(unique)), timeout=180, what="all events after the restart")
+    with system.db() as conn:
+        rows = conn.execute("SELECT event_id, tracking_number, status FROM tracking_events WHERE carrier = %s",
+                            (carrier,)).fetchall()
+        ids = [r[0] for r in rows]
+        assert len(ids) == len(set(ids)) == len(unique)
+        assert set(ids) == {e["event_id"] for e in unique}
+        shipments = {r[0]: r[1:] for r in conn.execute(
+            "SELECT tracking_number, status, event_count, last_event_id FROM shipments WHERE carrier = %s",
+            (carrier,))}
+    expected: dict[str, dict[str, Any]] = {}
+    for event in unique:
+        current = expected.get(event["tracking_number"])
+        if current is None or event["occurred_at"] > current["occurred_at"]:
+            expected[event["tracking_number"]] = event
+    assert len(shipments) == len(expected)
+    wrong = {n: (shipments[n], e["status"]) for n, e in expected.items()
+             if shipments[n] != (e["status"], 6, e["event_id"])}
+    assert not wrong, f"{len(wrong)} shipments in a wrong final state, e.g. {list(wrong.items())[:3]}"
+    system.wait_ready()
+
+
+async def _ready(stored: Any, total: int) -> bool:
+    return bool(stored() >= total)
