@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,6 +10,8 @@ import orjson
 import psycopg
 from aiohttp import web
 from psycopg_pool import PoolTimeout
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -51,3 +54,6 @@ async def error_middleware(
         if exc.status < 400:
             raise
         return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "an internal error occurred; it has been logged")

@@ -8,6 +8,7 @@ the broker cannot take it the answer is 503: never 202 for something not stored.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -103,6 +104,15 @@ def authenticate(carrier: str, request: web.Request, body: bytes) -> None:
             verify_signature(body, request.headers.get("Sendcloud-Signature"), secret)
         except SignatureError as exc:
             raise ApiError(401, "invalid_signature", str(exc) or "signature mismatch") from exc
+        return
+    # Carriers without a published signing scheme: a shared bearer token per carrier.
+    token = secrets.get(f"{carrier}_token", "")
+    if not token:
+        raise ApiError(401, "token_not_configured",
+                       f"set TRACKSTREAM_{carrier.upper()}_WEBHOOK_TOKEN to accept {carrier} webhooks")
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise ApiError(401, "invalid_token", "missing or wrong bearer token")
 
 
 async def webhook(request: web.Request) -> web.Response:
@@ -132,21 +142,21 @@ def _load_json(body: bytes) -> Any:
 
 
 async def post_events(request: web.Request) -> web.Response:
-    from carriers.native import validate_item
+    from carriers.native import load_items, validate_items
 
     started = time.perf_counter()
     body = await read_body(request)
-    data = _load_json(body)
-    items = data.get("events") if isinstance(data, dict) else data
-    if not isinstance(items, list) or not items:
+    _load_json(body)
+    try:
+        items = load_items(body)
+    except ParseError as exc:
+        raise ApiError(400, "invalid_body", f"expected a non-empty JSON list of events: {exc}") from exc
+    if not items:
         raise ApiError(400, "invalid_body", "expected a non-empty JSON list of events")
-    now = datetime.now(UTC)
-    errors: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        try:
-            validate_item(item, index, now)
-        except ParseError as exc:
-            errors.append({"index": index, "error": "invalid_event", "message": str(exc)})
+    _, problems = validate_items(items, datetime.now(UTC))
+    errors = [{"index": p["index"], "field": p["field"], "error": "invalid_event",
+               "message": f"events[{p['index']}].{p['field']}: {p['error']}" if p["field"] else p["error"]}
+              for p in problems]
     if errors:
         metrics.INGRESS.labels("events", "invalid").inc()
         raise ApiError(422, "invalid_events", f"{len(errors)} of {len(items)} events are invalid; "

@@ -96,7 +96,8 @@ async def search_shipments(request: web.Request) -> web.Response:
         value = params.get(name)
         if value:
             where.append(f"{name} = %s")
-            args.append(value.upper() if name == "destination_country" else value)
+            args.append(value.upper() if name == "destination_country" else
+                        value.lower() if name == "carrier" else value)
     statuses = [s for s in params.get("status", "").split(",") if s]
     for status in statuses:
         if status not in ALL_STATUSES and status != PENDING:

@@ -50,7 +50,10 @@ def parse_utc(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"timestamp without offset: {text!r}")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp out of range: {text!r}") from exc
 
 
 def derive_event_id(carrier: str, tracking_number: str, occurred_at: datetime, code: str) -> str:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.types import TableT
 import orjson
+from faust.types import TableT
 
 from schemas.events import format_utc, parse_utc
 

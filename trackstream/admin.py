@@ -56,9 +56,9 @@ async def consumer_lag(settings: Settings) -> dict[str, int]:
     """Messages behind the log end per topic, for the app's consumer group."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()
         committed = await admin.list_consumer_group_offsets(settings.app_id)
         tracked = [TopicPartition(t, p) for t in consumed_topics() for p in range(settings.partitions)]
         ends = await consumer.end_offsets(tracked)

@@ -62,6 +62,7 @@ def cmd_worker(settings: Settings) -> int:
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                     logging_config={"version": 1, "disable_existing_loggers": False,
                                     "loggers": {n: {"level": "WARNING"} for n in QUIET_LOGGERS}})
+    worker.spinner = None  # a terminal spinner has no place in logs (and breaks at level >= warning)
     worker.execute_from_commandline()
     return 0
 

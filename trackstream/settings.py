@@ -38,6 +38,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_LOG_LEVEL": ("info", "Log level of trackstream and of Faust/aiokafka (warning)."),
     "TRACKSTREAM_FAST_REBALANCE": ("0", "1: short session/rebalance timeouts (tests, one-machine stacks)."),
     "TRACKSTREAM_SENDCLOUD_SECRET": ("", "Sendcloud integration secret: verifies Sendcloud-Signature."),
+    "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
 }
@@ -125,7 +126,8 @@ class Settings:
             fast_rebalance=_str(env, "TRACKSTREAM_FAST_REBALANCE") in ("1", "true", "yes"),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
-            secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET")},
+            secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
+                     "postnl_token": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN")},
         )
 
     @property

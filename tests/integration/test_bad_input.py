@@ -15,6 +15,8 @@ from api.server import init_app
 from tests.conftest import System
 from tests.support import eventually, free_port
 
+POSTNL_AUTH = {"Authorization": "Bearer test-postnl-token"}
+
 
 async def expect_error(resp: aiohttp.ClientResponse, status: int, error: str) -> dict[str, Any]:
     assert resp.status == status, await resp.text()
@@ -29,9 +31,13 @@ async def expect_error(resp: aiohttp.ClientResponse, status: int, error: str) ->
     ("path", "data", "headers", "status", "error"),
     [
         ("/v1/webhooks/nosuchcarrier", b"{}", {}, 404, "unknown_carrier"),
-        ("/v1/webhooks/postnl", b"{not json", {"Content-Type": "application/json"}, 400, "malformed_body"),
-        ("/v1/webhooks/postnl", b"", {}, 400, "malformed_body"),
-        ("/v1/webhooks/postnl", b"<a><b></a>", {"Content-Type": "application/xml"}, 400, "malformed_body"),
+        ("/v1/webhooks/postnl", b"{not json", {"Content-Type": "application/json", **POSTNL_AUTH}, 400,
+         "malformed_body"),
+        ("/v1/webhooks/postnl", b"", POSTNL_AUTH, 400, "malformed_body"),
+        ("/v1/webhooks/postnl", b"<a><b></a>", {"Content-Type": "application/xml", **POSTNL_AUTH}, 400,
+         "malformed_body"),
+        ("/v1/webhooks/postnl", b"{}", {}, 401, "invalid_token"),
+        ("/v1/webhooks/postnl", b"{}", {"Authorization": "Bearer wrong"}, 401, "invalid_token"),
         ("/v1/webhooks/sendcloud", b'{"action": "parcel_status_changed"}', {}, 401, "invalid_signature"),
         ("/v1/webhooks/sendcloud", b'{"action": "parcel_status_changed"}',
          {"Sendcloud-Signature": "00" * 32}, 401, "invalid_signature"),
@@ -67,6 +73,7 @@ async def test_invalid_native_events_report_each_item(http: aiohttp.ClientSessio
     async with http.post("/v1/events", json=items) as resp:
         body = await expect_error(resp, 422, "invalid_events")
     assert [item["index"] for item in body["items"]] == [1, 2]
+    assert [item["field"] for item in body["items"]] == ["status", "occurred_at"]
     assert "status" in body["items"][0]["message"]
     assert "occurred_at" in body["items"][1]["message"]
     await asyncio.sleep(1.0)
@@ -80,7 +87,7 @@ async def test_unparseable_payload_is_deadlettered_and_worker_goes_on(
 ) -> None:
     marker = uuid.uuid4().hex
     # well-formed JSON, so ingress accepts it, but not a PostNL response
-    async with http.post("/v1/webhooks/postnl", json={"unexpected": marker}) as resp:
+    async with http.post("/v1/webhooks/postnl", json={"unexpected": marker}, headers=POSTNL_AUTH) as resp:
         assert resp.status == 202
     number = f"AFTER{uuid.uuid4().hex[:8].upper()}"
     async with http.post("/v1/events", json=[{"carrier": "fleet", "tracking_number": number,

@@ -156,7 +156,8 @@ async def test_sendcloud_signed_webhook_end_to_end(http: aiohttp.ClientSession, 
 
 async def test_postnl_response_timeline(http: aiohttp.ClientSession) -> None:
     body = (samples_dir() / "postnl" / "shippingstatus-v2-status-response-out-for-delivery.json").read_bytes()
-    async with http.post("/v1/webhooks/postnl", data=body, headers={"Content-Type": "application/json"}) as resp:
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer test-postnl-token"}
+    async with http.post("/v1/webhooks/postnl", data=body, headers=headers) as resp:
         assert resp.status == 202
 
     async def stored() -> dict[str, Any] | None:

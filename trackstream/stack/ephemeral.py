@@ -1,0 +1,53 @@
+"""Throw-away stacks (tests, the benchmark): free ports on 127.0.0.1 and a data folder the
+postgres user can enter when trackstream runs as root."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+
+def free_port(pair: bool = False) -> int:
+    """A free TCP port on 127.0.0.1 (and the next one too when ``pair``: Kafka's controller)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if not pair:
+            return port
+        if port >= 65535:
+            continue
+        with socket.socket() as s2:
+            try:
+                s2.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def world_traversable_tmpdir(prefix: str) -> Path:
+    """PostgreSQL runs as the postgres user when trackstream runs as root: a 0755 folder in /tmp."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TRACKSTREAM_TEST_TMP", "/tmp")))
+    path.chmod(0o755)
+    return path
+
+
+def stack_env(data_dir: Path) -> dict[str, str]:
+    """TRACKSTREAM_* settings for a stack of its own in ``data_dir``, on free ports."""
+    kafka = free_port(pair=True)
+    return {
+        "TRACKSTREAM_DATA_DIR": str(data_dir),
+        "TRACKSTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}",
+        "TRACKSTREAM_DATABASE_URL": f"postgresql://trackstream@127.0.0.1:{free_port()}/trackstream",
+        "TRACKSTREAM_HTTP_PORT": str(free_port()),
+        "TRACKSTREAM_PARTITIONS": "4",
+        "TRACKSTREAM_FAST_REBALANCE": "1",
+        "TRACKSTREAM_SENDCLOUD_SECRET": "be7e2f9eb99716d4698bbe8220eea46f",
+        "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": "test-postnl-token",
+        "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": "1",
+        "TRACKSTREAM_MAX_BODY_BYTES": "262144",
+        "TRACKSTREAM_LOG_LEVEL": "info",
+    }
