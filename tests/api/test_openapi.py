@@ -184,7 +184,7 @@ def test_error_responses_use_the_error_schema(spec: Json) -> None:
     assert error["properties"]["error"]["type"] == "string"
     assert error["properties"]["message"]["type"] == "string"
     item = resolve(spec, error["properties"]["items"]["items"])
-    assert set(item["required"]) == {"index", "error", "message"}
+    assert set(item["required"]) == {"index", "field", "error", "message"}
     for method, path, operation in operations(spec):
         for status, response in operation["responses"].items():
             if int(status) < 400:
