@@ -200,13 +200,13 @@ def test_webhook_carriers_match_the_ingress(spec: Json) -> None:
     assert set(params["carrier"]["schema"]["enum"]) == set(ingress.WEBHOOK_CARRIERS)
     assert params["Sendcloud-Signature"]["in"] == "header"
     assert {"application/json", "application/xml"} <= set(operation["requestBody"]["content"])
-    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "503"}
+    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "500", "503"}
 
 
 def test_ingress_status_codes(spec: Json) -> None:
     paths = spec["paths"]
-    assert set(paths["/v1/events"]["post"]["responses"]) == {"202", "400", "413", "422", "503"}
-    assert set(paths["/v1/shipments"]["post"]["responses"]) == {"202", "400", "413", "422", "503"}
+    assert set(paths["/v1/events"]["post"]["responses"]) == {"202", "400", "413", "422", "500", "503"}
+    assert set(paths["/v1/shipments"]["post"]["responses"]) == {"202", "400", "413", "422", "500", "503"}
     assert "Location" in paths["/v1/shipments"]["post"]["responses"]["202"]["headers"]
     invalid = json_schema_of(spec, paths["/v1/events"]["post"]["responses"]["422"])
     assert "items" in schema_properties(spec, invalid)
@@ -264,7 +264,7 @@ def test_search_parameters(spec: Json) -> None:
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, query.MAX_LIMIT, 50)
     status = params["status"]
     assert (status["style"], status["explode"], status["schema"]["type"]) == ("form", False, "array")
-    assert set(operation["responses"]) == {"200", "400", "503"}
+    assert set(operation["responses"]) == {"200", "400", "500", "503"}
 
 
 # --- taxonomy ---------------------------------------------------------------------------------------
