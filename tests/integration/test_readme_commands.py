@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -37,7 +38,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture(scope="module")
-def clone() -> Path:
+def clone() -> Iterator[Path]:
     if not (REPO / ".git").exists():
         pytest.fail("the README test needs the git repository")
     workdir = world_traversable_tmpdir("trackstream-clone-")
