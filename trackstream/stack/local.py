@@ -139,6 +139,7 @@ def up(settings: Settings) -> int:
     finally:
         print("stopping...", flush=True)
         stack.stop()
+        print("trackstream stopped.", flush=True)
 
 
 def ensure_dir(path: Path) -> Path:
