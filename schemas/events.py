@@ -39,10 +39,9 @@ def format_utc(instant: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` (fractional seconds kept only when present)."""
     if instant.tzinfo is None:
         raise ValueError("naive datetime: trackstream only handles aware instants")
-    utc = instant.astimezone(UTC)
-    if utc.microsecond:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = instant if instant.tzinfo is UTC else instant.astimezone(UTC)
+    # isoformat() is several times faster than strftime; it ends in "+00:00" for UTC
+    return utc.isoformat()[:-6] + "Z"
 
 
 def parse_utc(text: str) -> datetime:

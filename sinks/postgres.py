@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -25,14 +26,10 @@ from trackstream import metrics
 
 log = logging.getLogger(__name__)
 
-_INSERT_EVENT = """
-INSERT INTO tracking_events (shipment_key, event_id, carrier, tracking_number, status, substatus,
-    code, description, occurred_at, local_time, tz_source, location, mapped, source, attributes,
-    received_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (shipment_key, event_id) DO NOTHING
-"""
-
+_EVENT_COLUMNS = (
+    "shipment_key", "event_id", "carrier", "tracking_number", "status", "substatus", "code", "description",
+    "occurred_at", "local_time", "tz_source", "location", "mapped", "source", "attributes", "received_at",
+)
 _SHIPMENT_COLUMNS = (
     "shipment_key", "carrier", "tracking_number", "status", "substatus", "status_code",
     "status_description", "last_event_id", "last_event_at", "first_event_at", "delivered_at",
@@ -40,12 +37,29 @@ _SHIPMENT_COLUMNS = (
     "destination_country", "service_level", "despatched_at", "promised_delivery_date",
     "registered_at", "version", "updated_at",
 )
+
+# Batches go through COPY into per-connection staging tables (temporary, emptied at commit), then
+# one INSERT ... SELECT ... ON CONFLICT per table: far cheaper per row than executemany.
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS staged_events (LIKE tracking_events INCLUDING DEFAULTS) "
+    "ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS staged_shipments (LIKE shipments INCLUDING DEFAULTS) "
+    "ON COMMIT DELETE ROWS",
+)
+_COPY_EVENTS = f"COPY staged_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
+_COPY_SHIPMENTS = f"COPY staged_shipments ({', '.join(_SHIPMENT_COLUMNS)}) FROM STDIN"
+_MERGE_EVENTS = (
+    f"INSERT INTO tracking_events ({', '.join(_EVENT_COLUMNS)}) "
+    f"SELECT {', '.join(_EVENT_COLUMNS)} FROM staged_events ON CONFLICT (shipment_key, event_id) DO NOTHING"
+)
 # event_count is counted from the stored events, not taken from the state: after a crash between
 # this write and the table write, the replay would count the same events twice.
-_EVENT_COUNT = "(SELECT count(*) FROM tracking_events t WHERE t.shipment_key = %s)"
-_UPSERT_SHIPMENT = (
+_MERGE_SHIPMENTS = (
     f"INSERT INTO shipments ({', '.join(_SHIPMENT_COLUMNS)}) "
-    f"VALUES ({', '.join(_EVENT_COUNT if c == 'event_count' else '%s' for c in _SHIPMENT_COLUMNS)}) "
+    "SELECT " + ", ".join(
+        "(SELECT count(*) FROM tracking_events t WHERE t.shipment_key = s.shipment_key)"
+        if c == "event_count" else f"s.{c}" for c in _SHIPMENT_COLUMNS
+    ) + " FROM staged_shipments s "
     "ON CONFLICT (shipment_key) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _SHIPMENT_COLUMNS[1:])
     + " WHERE shipments.version < EXCLUDED.version"
@@ -80,11 +94,17 @@ def shipment_row(state: ShipmentState) -> tuple[Any, ...]:
     return (
         state.key, state.carrier, state.tracking_number, state.status, state.substatus, state.code,
         state.description, state.last_event_id, state.last_event_at, state.first_event_at,
-        state.delivered_at, _json(state.location), state.key, reg.get("order_number"),
+        state.delivered_at, _json(state.location), 0, reg.get("order_number"),
         reg.get("customer"), reg.get("destination_postcode"), reg.get("destination_country"),
         reg.get("service_level"), reg.get("despatched_at"), reg.get("promised_delivery_date"),
         reg.get("registered_at"), state.version, state.updated_at,
     )
+
+
+async def _prepare_connection(conn: AsyncConnection[Any]) -> None:
+    for ddl in _STAGING:
+        await conn.execute(ddl)
+    await conn.commit()
 
 
 class PostgresSink:
@@ -93,19 +113,23 @@ class PostgresSink:
     def __init__(self, database_url: str, pool_size: int = 4) -> None:
         self.pool = AsyncConnectionPool(
             database_url, min_size=1, max_size=pool_size, open=False,
-            kwargs={"autocommit": False}, name="trackstream-sink",
+            kwargs={"autocommit": False}, name="trackstream-sink", configure=_prepare_connection,
         )
         self._opened = False
+        self._open_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        if not self._opened:
-            await self.pool.open(wait=True, timeout=60)
-            self._opened = True
+        """Idempotent and safe to call concurrently (the start-up task and the first write race)."""
+        async with self._open_lock:
+            if not self._opened:
+                await self.pool.open(wait=True, timeout=60)
+                self._opened = True
 
     async def close(self) -> None:
-        if self._opened:
-            await self.pool.close()
-            self._opened = False
+        async with self._open_lock:
+            if self._opened:
+                await self.pool.close()
+                self._opened = False
 
     async def write(self, events: Sequence[TrackingEvent], states: Sequence[ShipmentState]) -> None:
         """Write one batch in one transaction, retrying until PostgreSQL takes it.
@@ -123,9 +147,15 @@ class PostgresSink:
                 async with self.pool.connection() as conn:
                     async with conn.cursor() as cur:
                         if events:
-                            await cur.executemany(_INSERT_EVENT, [event_row(e) for e in events])
+                            async with cur.copy(_COPY_EVENTS) as copy:
+                                for event in events:
+                                    await copy.write_row(event_row(event))
+                            await cur.execute(_MERGE_EVENTS)
                         if states:
-                            await cur.executemany(_UPSERT_SHIPMENT, [shipment_row(s) for s in states])
+                            async with cur.copy(_COPY_SHIPMENTS) as copy:
+                                for state in states:
+                                    await copy.write_row(shipment_row(state))
+                            await cur.execute(_MERGE_SHIPMENTS)
                     await conn.commit()
                 metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
                 metrics.SINK_ROWS.labels("events").inc(len(events))

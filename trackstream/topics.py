@@ -3,6 +3,8 @@ and the Faust agents agree on where a shipment's messages go."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiokafka.partitioner import murmur2
 
 TRACKING_EVENTS = "tracking.events"
@@ -26,6 +28,7 @@ def all_topics() -> list[str]:
     ]
 
 
+@lru_cache(maxsize=131072)
 def partition_for(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key bytes, positive, modulo partitions).
 
