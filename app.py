@@ -19,6 +19,8 @@ from tables.shipment_states import shipment_states_table
 from trackstream.settings import Settings
 from trackstream.topics_faust import declare_topics
 
+PRODUCER_BUFFER_MESSAGES = 1000
+
 
 def create_app(settings: Settings) -> faust.App:
     fast = settings.fast_rebalance
@@ -46,6 +48,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=10.0 if fast else 60.0,
         broker_request_timeout=30.0 if fast else 90.0,
     )
+    # Faust stalls stream processing whenever more than 100 messages (changelog writes included)
+    # wait in its producer buffer; every table write is one, so allow a realistic backlog.
+    app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
     topics = declare_topics(app, settings)
     states = shipment_states_table(app, settings.partitions)
     sink = PostgresSink(settings.database_url, settings.sink_pool_size)

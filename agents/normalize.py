@@ -154,3 +154,4 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             await asyncio.gather(*pending)
 
     app.agent(topics.raw, name="normalize")(normalize)
+

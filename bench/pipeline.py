@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import time
@@ -80,7 +81,7 @@ async def _aiokafka_round_trip(settings: Settings, count: int = 100_000) -> floa
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=f"{topic}.g",
                                 auto_offset_reset="earliest", enable_auto_commit=True)
     await consumer.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")  # aiokafka defaults
     await producer.start()
     received = 0
 
@@ -100,7 +101,7 @@ async def _aiokafka_round_trip(settings: Settings, count: int = 100_000) -> floa
     pending = []
     for i in range(count):
         pending.append(await producer.send(topic, value, key=str(i % 20000).encode()))
-        if len(pending) >= 5000:
+        if len(pending) >= 1000:
             await asyncio.gather(*pending)
             pending = []
     await asyncio.gather(*pending)
@@ -110,29 +111,33 @@ async def _aiokafka_round_trip(settings: Settings, count: int = 100_000) -> floa
     return count / (ended - started)
 
 
-def run_bench(settings: Settings, events: int, shipments: int, external: bool) -> int:
+def run_bench(settings: Settings, events: int, shipments: int, external: bool,
+              mix: tuple[float, float] = (0.3, 0.3), workers: int = 1) -> int:
     from trackstream.stack.ephemeral import stack_env, world_traversable_tmpdir
     from trackstream.stack.local import LocalStack
 
     print(f"building workload: {events} events over {shipments} shipments ...", flush=True)
-    workload = build(events, shipments)
+    workload = build(events, shipments, mix=mix)
     print(f"  {len(workload.messages)} raw messages, {workload.unique_events} unique events, "
           f"{workload.duplicates} redeliveries, {workload.late} late", flush=True)
     stack: LocalStack | None = None
     data_dir: Path | None = None
-    worker_pid: int | None = None
+    pids: list[int | None] = []
     if not external:
         data_dir = world_traversable_tmpdir("trackstream-bench-")
         env = stack_env(data_dir)
         env["TRACKSTREAM_PARTITIONS"] = str(settings.partitions)
         env["TRACKSTREAM_LOG_LEVEL"] = "warning"
+        # tuning knobs given to the bench reach its stack
+        env.update({k: v for k, v in os.environ.items()
+                    if k in ("TRACKSTREAM_NORMALIZE_BATCH", "TRACKSTREAM_NORMALIZE_WITHIN", "TRACKSTREAM_STORE",
+                             "TRACKSTREAM_SINK_POOL_SIZE")})
         settings = Settings.from_env(env)
         stack = LocalStack(settings)
         print("starting Kafka, PostgreSQL and a worker ...", flush=True)
         stack.start_infrastructure()
         stack.reset_metrics_dir()
-        worker = stack.start_worker("bench-worker", env)
-        worker_pid = worker.pid
+        pids = [stack.start_worker(f"bench-worker-{i + 1}", env).pid for i in range(workers)]
     try:
         if stack is not None:
             try:
@@ -164,14 +169,16 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool) -
         assert row is not None
         p50, p99, span = (float(x) for x in row)
         pipeline_rate = workload.unique_events / elapsed
-        peak = _peak_rss_mib(worker_pid) if worker_pid else None
+        peaks = [p for p in (_peak_rss_mib(pid) for pid in pids if pid) if p is not None]
+        peak = max(peaks) if peaks else None
         print("measuring the plain aiokafka round trip on the same broker ...", flush=True)
         kafka_rate = asyncio.run(_aiokafka_round_trip(settings))
         print()
         print(f"pipeline events/s:        {pipeline_rate:,.0f}  ({workload.unique_events} events in {elapsed:.1f}s;"
               f" first ingress to last stored {span:.1f}s)")
         print(f"latency ingress→queryable: p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms")
-        print(f"worker peak memory:        {peak:,.0f} MiB" if peak else "worker peak memory:        n/a (external)")
+        print(f"worker peak memory:        {peak:,.0f} MiB (VmHWM, largest of {len(peaks)} worker(s))" if peak
+              else "worker peak memory:        n/a (external)")
         print(f"aiokafka produce→consume:  {kafka_rate:,.0f} msg/s")
         print(f"ratio: {pipeline_rate / kafka_rate:.3f}")
         return 0
@@ -179,7 +186,7 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool) -
         if stack is not None:
             stack.stop()
         if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
+            print(data_dir) if os.environ.get("TRACKSTREAM_KEEP_BENCH") else shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _wait_worker(settings: Settings, timeout: float = 120) -> None:

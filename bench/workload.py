@@ -64,7 +64,9 @@ def _postnl(number: str, steps: list[tuple[int, datetime]]) -> bytes:
     }}})
 
 
-def build(total_events: int, shipments: int, seed: int = 1) -> Workload:
+def build(total_events: int, shipments: int, seed: int = 1,
+          mix: tuple[float, float] = (0.3, 0.3)) -> Workload:
+    """``mix``: shares of shipments tracked through Sendcloud and PostNL; the rest is own format."""
     rng = random.Random(seed)
     per = max(1, min(5, total_events // max(1, shipments)))
     start = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
@@ -73,7 +75,7 @@ def build(total_events: int, shipments: int, seed: int = 1) -> Workload:
     carriers_of: dict[str, str] = {}
     for s in range(shipments):
         roll = rng.random()
-        carrier = "sendcloud" if roll < 0.3 else "postnl" if roll < 0.6 else "native"
+        carrier = "sendcloud" if roll < mix[0] else "postnl" if roll < mix[0] + mix[1] else "native"
         number = {"sendcloud": f"SC{s:08d}", "postnl": f"3SBENC{s:08d}", "native": f"FL{s:08d}"}[carrier]
         at = start + timedelta(seconds=rng.randint(0, 3600 * 8))
         stamps = []

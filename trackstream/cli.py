@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--events", type=int, default=100_000)
     b.add_argument("--shipments", type=int, default=20_000)
     b.add_argument("--external", action="store_true", help="use the running stack in the settings")
+    b.add_argument("--sendcloud", type=float, default=0.3, help="share of shipments pushed by Sendcloud webhooks")
+    b.add_argument("--postnl", type=float, default=0.3, help="share of shipments polled from PostNL")
+    b.add_argument("--workers", type=int, default=1, help="Faust workers in the consumer group")
     return p
 
 
@@ -135,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from bench.pipeline import run_bench
 
-        return run_bench(settings, events=args.events, shipments=args.shipments, external=args.external)
+        return int(run_bench(settings, events=args.events, shipments=args.shipments, external=args.external,
+                             mix=(args.sendcloud, args.postnl), workers=args.workers))
     return 2
 
 
