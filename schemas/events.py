@@ -44,6 +44,11 @@ def format_utc(instant: datetime) -> str:
     return utc.isoformat()[:-6] + "Z"
 
 
+def format_utc_seconds(instant: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` exactly (sub-second digits dropped): the CLI's output format."""
+    return format_utc(instant.replace(microsecond=0))
+
+
 def parse_utc(text: str) -> datetime:
     """Parse an ISO 8601 instant that carries an offset (or ``Z``); reject naive text."""
     value = datetime.fromisoformat(text)

@@ -25,6 +25,7 @@ def _logging(level: str) -> None:
 def cmd_normalize(args: argparse.Namespace) -> int:
     import carriers
     from carriers.base import ParseError
+    from schemas.events import format_utc_seconds
 
     parser = carriers.get_parser(args.carrier)
     if parser is None:
@@ -43,7 +44,10 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         return 1
     out = sys.stdout.buffer
     for event in events:
-        out.write(orjson.dumps(event.to_dict()) + b"\n")
+        line = event.to_dict()
+        line["occurred_at"] = format_utc_seconds(event.occurred_at)
+        line["received_at"] = format_utc_seconds(event.received_at)
+        out.write(orjson.dumps(line) + b"\n")
     out.flush()
     return 0
 

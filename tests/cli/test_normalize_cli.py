@@ -1,0 +1,78 @@
+"""``trackstream normalize <carrier> <file>``: JSON lines for every sample, a clear non-zero exit for
+input it cannot parse. Runs the installed console command, as a user would."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import samples_dir
+
+UTC_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    exe = shutil.which("trackstream", path=str(Path(sys.executable).parent))
+    argv = [exe] if exe else [sys.executable, "-m", "trackstream.cli"]
+    return subprocess.run([*argv, *args], input=stdin, capture_output=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(("carrier", "name", "count", "first_status"), [
+    ("postnl", "shippingstatus-v2-status-response-out-for-delivery.json", 4, "out_for_delivery"),
+    ("postnl", "shippingstatus-v2-updatedshipments-response.json", 4, "in_transit"),
+    ("sendcloud", "webhook-parcel_status_changed-raw-body.json", 1, "pre_transit"),
+    ("sendcloud", "tracking-v2-response-doc-example.json", 3, "in_transit"),
+])
+def test_prints_json_lines(carrier: str, name: str, count: int, first_status: str) -> None:
+    result = run("normalize", carrier, str(samples_dir() / carrier / name))
+    assert result.returncode == 0, result.stderr
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == count
+    assert lines[0]["status"] == first_status
+    for line in lines:
+        assert UTC_SECONDS.match(line["occurred_at"]), line["occurred_at"]
+        assert line["tracking_number"] and line["event_id"] and "substatus" in line
+
+
+def test_exact_instant_of_a_postnl_event() -> None:
+    result = run("normalize", "postnl",
+                 str(samples_dir() / "postnl" / "shippingstatus-v2-status-response-out-for-delivery.json"))
+    first = orjson.loads(result.stdout.splitlines()[0])
+    assert (first["code"], first["occurred_at"]) == ("J05", "2022-11-08T09:13:20Z")
+
+
+def test_reads_standard_input() -> None:
+    body = b'[{"carrier": "fleet", "tracking_number": "x 1", "status": "delivered", ' \
+           b'"occurred_at": "2026-03-29T02:30:00+02:00"}]'
+    result = run("normalize", "native", "-", stdin=body)
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["occurred_at"] == "2026-03-29T00:30:00Z"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("normalize", "postnl", "/nonexistent/file.json"), b"cannot read"),
+    (("normalize", "nosuchcarrier", "-"), b"unknown carrier"),
+])
+def test_bad_arguments_exit_non_zero(args: tuple[str, ...], message: bytes) -> None:
+    result = run(*args, stdin=b"")
+    assert result.returncode != 0
+    assert message in result.stderr and result.stdout == b""
+
+
+def test_unparseable_payload_exits_non_zero_with_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"CompleteStatus": {"Shipment": 42}}')
+    result = run("normalize", "postnl", str(bad))
+    assert result.returncode == 1
+    assert b"trackstream normalize:" in result.stderr and str(bad).encode() in result.stderr
+    assert result.stdout == b""
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\x00\x01 not json")
+    result = run("normalize", "sendcloud", str(garbage))
+    assert result.returncode == 1 and b"JSON" in result.stderr
