@@ -22,10 +22,12 @@ Webhook time rule. ``timestamp`` and ``carrier_status_change_timestamp`` are Uni
 value is *plausible* when it is a number (not a bool) in [2000-01-01, 2100-01-01) read as ms, or in
 that range read as *seconds* (the OpenAPI only says "a unix timestamp"; the ranges are disjoint).
 ``occurred_at`` = ``carrier_status_change_timestamp`` when plausible (the carrier's own change), else
-``timestamp`` (when Sendcloud sent it), else ``PayloadError("no plausible timestamp ...")``. So the
-docs example, with placeholder timestamps ``123``, is rejected: inventing a time (``received_at``)
-would give a new event id on every redelivery. ``tz_source`` is ``TZ_GIVEN`` for every shape
-(epochs, ``+00:00``, ``Z``); ISO text without an offset in v2/v3 is read as UTC (v2 docs: UTC).
+``timestamp`` (when Sendcloud sent it), else ``received_at`` with
+``attributes["timestamp_field"] = "received_at"``: a status change is never dropped for a bad time
+(the docs example sends placeholders ``123``). Its id is then hashed from what the payload says
+(parcel, status, raw timestamps), not from the receipt time, so redeliveries still deduplicate.
+``tz_source`` is ``TZ_GIVEN`` for every shape (epochs, ``+00:00``, ``Z``); ISO text without an
+offset in v2/v3 is read as UTC (v2 docs: UTC).
 
 Tracking number. Webhook: ``parcel.tracking_number``. v3: ``tracking_numbers[0].tracking_number``.
 v2 does not echo it, so the poller should pass it in the ``X-Trackstream-Tracking-Number`` header
@@ -235,13 +237,16 @@ def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEve
     if occurred is None:
         field = "timestamp"
         occurred = _epoch(body.get(field))
+    event_id: str | None = None
     if occurred is None:
-        raise PayloadError(
-            "no plausible timestamp: timestamp={!r}, carrier_status_change_timestamp={!r} "
-            "(expected Unix epoch milliseconds)".format(
-                body.get("timestamp"), body.get("carrier_status_change_timestamp")
-            )
-        )
+        # No usable time (the docs example sends placeholders like 123): a real status change must
+        # not be lost for it. The event is dated when trackstream received it, flagged as such, and
+        # its id is derived from what the payload does say, so redeliveries still deduplicate.
+        field = "received_at"
+        occurred = received_at
+        material = "|".join((CARRIER, number, code, _text(parcel.get("id")), repr(body.get("timestamp")),
+                             repr(body.get("carrier_status_change_timestamp"))))
+        event_id = hashlib.sha256(material.encode()).hexdigest()[:32]
     attrs = _compact({
         "parcel_id": _text(parcel.get("id")),
         "order_number": _text(parcel.get("order_number")),
@@ -261,9 +266,10 @@ def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEve
         "webhook_timestamp": _text(body.get("timestamp")),
     })
     return [TrackingEvent(
-        event_id=derive_event_id(CARRIER, number, occurred, code),
+        event_id=event_id or derive_event_id(CARRIER, number, occurred, code),
         carrier=CARRIER, tracking_number=number, status=mapping.status, substatus=mapping.substatus,
-        code=code, description=message, occurred_at=occurred, local_time=_text(body.get(field)),
+        code=code, description=message, occurred_at=occurred,
+        local_time=_text(body.get(field)) if field != "received_at" else _text(body.get("timestamp")),
         tz_source=TZ_GIVEN, received_at=received_at, mapped=mapped, source="webhook", attributes=attrs,
     )]
 

@@ -4,7 +4,7 @@ import csv
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +95,17 @@ def test_raw_webhook_sample() -> None:
     assert attrs["timestamp_field"] == "timestamp"
 
 
-def test_docs_example_webhook_is_rejected_for_its_placeholder_timestamps() -> None:
+def test_docs_example_webhook_placeholder_timestamps_fall_back_to_received_at() -> None:
     payload = (SAMPLES / "webhook-parcel_status_changed-doc-example.json").read_bytes()
-    with pytest.raises(PayloadError, match="no plausible timestamp"):
-        parse(payload)
+    first = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    [event] = sendcloud.parse(payload, {}, first)
+    assert (event.tracking_number, event.status, event.code) == ("3SYZXG132912330", "pre_transit", "1")
+    assert event.occurred_at == first
+    assert event.attributes["timestamp_field"] == "received_at"
+    assert event.attributes["order_number"] == "ORD12334"
+    # a redelivery an hour later is the same event
+    [again] = sendcloud.parse(payload, {}, first + timedelta(hours=1))
+    assert again.event_id == event.event_id
 
 
 def test_docs_example_with_real_timestamps_maps_by_id_not_message() -> None:
@@ -245,9 +252,11 @@ def test_webhook_timestamp_rule(top: dict[str, Any], expected: datetime, field: 
 
 
 @pytest.mark.parametrize("value", [123, 0, -5, True, "1700000000000", 9_999_999_999_999_999, 1.5e30, None])
-def test_implausible_timestamps_are_rejected(value: Any) -> None:
-    with pytest.raises(PayloadError, match="no plausible timestamp"):
-        parse(_webhook(11, "Delivered", timestamp=value))
+def test_implausible_timestamps_fall_back_to_received_at(value: Any) -> None:
+    received = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    [event] = sendcloud.parse(_webhook(11, "Delivered", timestamp=value), {}, received)
+    assert event.occurred_at == received and event.status == "delivered"
+    assert event.attributes["timestamp_field"] == "received_at"
 
 
 @pytest.mark.parametrize(
