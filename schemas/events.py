@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ def normalize_tracking_number(tracking_number: str) -> str:
     return _SPACES.sub("", tracking_number).upper()
 
 
+@lru_cache(maxsize=65536)
 def shipment_key(carrier: str, tracking_number: str) -> str:
     """``"<carrier>:<TRACKING_NUMBER>"``: the key of every topic after normalization."""
     return f"{carrier.strip().lower()}:{normalize_tracking_number(tracking_number)}"
