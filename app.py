@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import faust
 
-from agents import deadletters, heartbeat, normalize, track
+from agents import deadletters, heartbeat, normalize, track, write_postgres
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
 from tables.shipment_states import shipment_states_table
@@ -56,7 +56,8 @@ def create_app(settings: Settings) -> faust.App:
     sink = PostgresSink(settings.database_url, settings.sink_pool_size)
     policy = DedupPolicy(horizon=timedelta(days=settings.dedup_horizon_days), max_ids=settings.dedup_max_ids)
     normalize.register(app, topics, settings)
-    track.register(app, topics, states, sink, policy)
+    track.register(app, topics, states, policy)
+    write_postgres.register(app, topics, sink, settings)
     deadletters.register(app, topics, sink)
     heartbeat.register(app, topics, sink, settings)
     return app

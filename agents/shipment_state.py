@@ -44,6 +44,13 @@ def _order_key(event: TrackingEvent) -> tuple[datetime, int, str]:
     return (event.occurred_at, STATUS_RANK.get(event.status, 0), event.event_id)
 
 
+def is_informational(event: TrackingEvent) -> bool:
+    """Adapters mark notices that say nothing about where the parcel is (a new delivery window, a
+    delivery photo) with ``attributes["status_change"] = False``: they join the timeline but never
+    set the shipment's status."""
+    return event.attributes.get("status_change") is False
+
+
 def new_state(key: str, carrier: str, tracking_number: str) -> ShipmentState:
     return ShipmentState(key=key, carrier=carrier, tracking_number=tracking_number, status=PENDING)
 
@@ -77,7 +84,9 @@ def apply_events(
             current.first_event_at = event.occurred_at
         rank = STATUS_RANK.get(event.status, 0)
         newest = (current.last_event_at, current.last_rank, current.last_event_id or "")
-        if current.last_event_at is None or (event.occurred_at, rank, event.event_id) > newest:
+        if is_informational(event):
+            pass  # a notice (new delivery window, photo available): timeline only
+        elif current.last_event_at is None or (event.occurred_at, rank, event.event_id) > newest:
             current.status = event.status
             current.substatus = event.substatus
             current.code = event.code

@@ -1,15 +1,17 @@
 """``track``: per-shipment state from ``tracking.events`` and ``shipments.registered``.
 
 For each message (a group of events of one partition, or one registration) the agent folds the
-events into each shipment's state with the pure functions of ``agents.shipment_state``, writes the
-accepted events and the new shipment rows to PostgreSQL (awaited), then records the new states in
-the ``shipment_states`` table and publishes the transitions on ``shipment.updates``. PostgreSQL is
-written first: if the worker dies after that, the replayed message finds nothing new to do in the
-database (idempotent upserts) and the table catches up.
+events into each shipment's state with the pure functions of ``agents.shipment_state``, publishes
+the accepted events and new states on ``shipment.changes`` and waits for the broker's
+acknowledgement, then records the new states in the ``shipment_states`` table and publishes the
+transitions on ``shipment.updates``. The changes are durable first: if the worker dies after that,
+the replayed message finds its events already seen, and the sinks still get them from
+``shipment.changes``; if it dies before, the replay does everything again (sinks are idempotent).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -19,9 +21,9 @@ import orjson
 from faust.types import StreamT, TableT
 
 from agents.shipment_state import DedupPolicy, Outcome, apply_events, apply_registration
+from schemas.changes import encode_changes
 from schemas.events import TrackingEvent, decode_events
 from schemas.shipments import ShipmentRegistration
-from sinks.postgres import PostgresSink
 from tables.shipment_states import ShipmentState
 from trackstream import metrics
 from trackstream.topics import SHIPMENTS_REGISTERED
@@ -30,9 +32,7 @@ from trackstream.topics_faust import Topics
 log = logging.getLogger(__name__)
 
 
-def register(
-    app: faust.App, topics: Topics, states: TableT[str, bytes], sink: PostgresSink, policy: DedupPolicy
-) -> None:
+def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy: DedupPolicy) -> None:
     def load(key: str) -> ShipmentState | None:
         raw = states.get(key)
         return ShipmentState.decode(raw) if raw else None
@@ -54,7 +54,13 @@ def register(
                           message.offset, exc)
                 continue
             changed = [o for o in outcomes if o.changed]
-            await sink.write([e for o in changed for e in o.accepted], [o.state for o in changed])
+            if not changed:
+                _count(outcomes)
+                continue
+            # The decision must be durable before the table remembers it: RocksDB keeps local
+            # writes even when the worker dies before its offsets are committed, and a replay
+            # would then see the events as duplicates and never hand them to the sinks.
+            await _publish_changes(changed, message.partition)
             for outcome in changed:
                 states[outcome.state.key] = outcome.state.encode()
             updates = [o.update.to_dict() for o in changed if o.update is not None]
@@ -64,6 +70,20 @@ def register(
                     partition=message.partition,
                 )
             _count(outcomes)
+
+    async def _publish_changes(changed: list[Outcome], partition: int) -> None:
+        value = encode_changes([e for o in changed for e in o.accepted], [o.state for o in changed])
+        delay = 0.2
+        while True:
+            try:
+                sent = await topics.changes.send(key=changed[0].state.key.encode(), value=value,
+                                                 partition=partition, force=True)
+                await sent
+                return
+            except Exception as exc:
+                log.warning("publishing shipment changes failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _apply(events: list[TrackingEvent], now: datetime) -> list[Outcome]:
         by_key: dict[str, list[TrackingEvent]] = defaultdict(list)

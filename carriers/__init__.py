@@ -13,7 +13,7 @@ from typing import Any
 
 from carriers.base import Parser
 
-__all__ = ["KNOWN_CARRIERS", "PARSERS", "Parser", "get_parser"]
+__all__ = ["ADAPTERS", "KNOWN_CARRIERS", "PARSERS", "Parser", "get_parser"]
 
 
 def _lazy(module: str) -> Parser:
@@ -26,7 +26,13 @@ def _lazy(module: str) -> Parser:
     return parse
 
 
-PARSERS: dict[str, Parser] = {name: _lazy(name) for name in ("sendcloud", "postnl", "native")}
+#: Every adapter module; each has a raw topic ``carrier.<name>.raw``. "native" is trackstream's own
+#: event format (POST /v1/events).
+ADAPTERS: tuple[str, ...] = (
+    "sendcloud", "postnl", "native", "dhl_parcel_nl", "dhl_express", "dpd_nl", "gls_nl", "fedex", "ups",
+    "tnt", "myparcel",
+)
+PARSERS: dict[str, Parser] = {name: _lazy(name) for name in ADAPTERS}
 KNOWN_CARRIERS: frozenset[str] = frozenset(PARSERS)
 
 

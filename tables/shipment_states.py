@@ -54,9 +54,12 @@ class ShipmentState:
 
     @classmethod
     def decode(cls, payload: bytes) -> ShipmentState:
-        d = orjson.loads(payload)
-        if d[0] != _VERSION:
-            raise ValueError(f"unknown shipment state version {d[0]!r}")
+        return cls.from_list(orjson.loads(payload))
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> ShipmentState:
+        if not isinstance(d, list) or not d or d[0] != _VERSION:
+            raise ValueError(f"not a shipment state (version {_VERSION}): {str(d)[:80]}")
         return cls(
             key=d[1], carrier=d[2], tracking_number=d[3], status=d[4], substatus=d[5], code=d[6],
             description=d[7], last_event_id=d[8], last_event_at=_dt(d[9]), last_rank=d[10],

@@ -49,7 +49,7 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
 def consumed_topics() -> list[str]:
     """The topics the worker's consumer group reads."""
     return [*(names.raw_topic(c) for c in names.RAW_CARRIERS), names.TRACKING_EVENTS,
-            names.SHIPMENTS_REGISTERED, names.DEADLETTER]
+            names.SHIPMENTS_REGISTERED, names.SHIPMENT_CHANGES, names.DEADLETTER]
 
 
 async def consumer_lag(settings: Settings) -> dict[str, int]:

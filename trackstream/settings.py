@@ -34,6 +34,8 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_DEDUP_MAX_IDS": ("500", "At most this many event ids remembered per shipment."),
     "TRACKSTREAM_NORMALIZE_BATCH": ("500", "Raw messages the normalizer takes per batch."),
     "TRACKSTREAM_NORMALIZE_WITHIN": ("0.05", "Seconds the normalizer waits to fill a batch."),
+    "TRACKSTREAM_SINK_BATCH": ("200", "shipment.changes messages the PostgreSQL writer takes per transaction."),
+    "TRACKSTREAM_SINK_WITHIN": ("0.05", "Seconds the PostgreSQL writer waits to fill a batch."),
     "TRACKSTREAM_SINK_POOL_SIZE": ("4", "PostgreSQL connections per worker."),
     "TRACKSTREAM_LOG_LEVEL": ("info", "Log level of trackstream and of Faust/aiokafka (warning)."),
     "TRACKSTREAM_FAST_REBALANCE": ("0", "1: short session/rebalance timeouts (tests, one-machine stacks)."),
@@ -85,6 +87,8 @@ class Settings:
     dedup_max_ids: int
     normalize_batch: int
     normalize_within: float
+    sink_batch: int
+    sink_within: float
     sink_pool_size: int
     log_level: str
     fast_rebalance: bool
@@ -121,6 +125,8 @@ class Settings:
             dedup_max_ids=_int(env, "TRACKSTREAM_DEDUP_MAX_IDS", minimum=1),
             normalize_batch=_int(env, "TRACKSTREAM_NORMALIZE_BATCH", minimum=1),
             normalize_within=_float(env, "TRACKSTREAM_NORMALIZE_WITHIN"),
+            sink_batch=_int(env, "TRACKSTREAM_SINK_BATCH", minimum=1),
+            sink_within=_float(env, "TRACKSTREAM_SINK_WITHIN"),
             sink_pool_size=_int(env, "TRACKSTREAM_SINK_POOL_SIZE", minimum=1),
             log_level=level,
             fast_rebalance=_str(env, "TRACKSTREAM_FAST_REBALANCE") in ("1", "true", "yes"),

@@ -7,14 +7,17 @@ from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
+from carriers import ADAPTERS
+
 TRACKING_EVENTS = "tracking.events"
 SHIPMENTS_REGISTERED = "shipments.registered"
 SHIPMENT_UPDATES = "shipment.updates"
+SHIPMENT_CHANGES = "shipment.changes"
 DEADLETTER = "tracking.deadletter"
 ALERTS = "tracking.alerts"
 
-#: Carriers with a raw topic. "native" carries trackstream's own event format (POST /v1/events).
-RAW_CARRIERS: tuple[str, ...] = ("sendcloud", "postnl", "native")
+#: Carriers with a raw topic: one per adapter ("native" carries trackstream's own event format).
+RAW_CARRIERS: tuple[str, ...] = ADAPTERS
 
 
 def raw_topic(carrier: str) -> str:
@@ -24,7 +27,7 @@ def raw_topic(carrier: str) -> str:
 def all_topics() -> list[str]:
     return [
         *(raw_topic(c) for c in RAW_CARRIERS),
-        TRACKING_EVENTS, SHIPMENTS_REGISTERED, SHIPMENT_UPDATES, DEADLETTER, ALERTS,
+        TRACKING_EVENTS, SHIPMENTS_REGISTERED, SHIPMENT_UPDATES, SHIPMENT_CHANGES, DEADLETTER, ALERTS,
     ]
 
 

@@ -18,6 +18,7 @@ class Topics:
     registered: TopicT
     track_input: TopicT  # tracking.events + shipments.registered, co-partitioned
     updates: TopicT
+    changes: TopicT
     deadletter: TopicT
 
 
@@ -36,5 +37,6 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         registered=_topic(app, names.SHIPMENTS_REGISTERED, partitions=n),
         track_input=_topic(app, names.TRACKING_EVENTS, names.SHIPMENTS_REGISTERED, partitions=n),
         updates=_topic(app, names.SHIPMENT_UPDATES, partitions=n),
+        changes=_topic(app, names.SHIPMENT_CHANGES, partitions=n),
         deadletter=_topic(app, names.DEADLETTER, partitions=n),
     )

@@ -1,0 +1,415 @@
+"""DHL Express adapter: MyDHL API tracking (JSON), legacy XML-PI ``TrackingResponse`` and the Unified API.
+
+All are polled (``source="poll"``); DHL Express has no public push, so no ``verify_webhook``.
+
+Shapes. **MyDHL** ``{"shipments": [{"shipmentTrackingNumber", "events", "pieces"}]}``: the waybill is
+the tracking number; piece license plates go to ``attributes["piece_ids"]``; ``shipments[].status``
+("Success") is not a tracking status and is ignored. When a shipment has no events
+(``levelOfDetail=piece``) the piece events are used once per (date, time, offset, code) with
+``attributes["piece_tracking_number"]``. ``shipments: []`` and problem documents (``{"title",
+"detail", "status": "404"}``) are ``CarrierErrorResponse`` (``not_found`` for 404 / "not found").
+**XML-PI** ``TrackingResponse``: one ``AWBInfo`` per waybill, ``ShipmentInfo/ShipmentEvent`` (else
+``PieceInfo/PieceEvent``). An ``AWBInfo`` whose ``ActionStatus`` is not ``success`` is skipped when
+others have data; when none has, ``CarrierErrorResponse(not_found=True)``. ``*ErrorResponse`` roots
+are carrier errors; DTDs are refused. **Unified** (``{"shipments": [{"id", "service": "express"}]}``):
+``dhl_parcel_nl.parse_unified`` with this carrier's mapper: an event ``status`` that is an Express
+code maps through ``event_codes``, else the coarse ``statusCode``.
+
+Mapping (``mappings/dhl_express.json``): ``typeCode`` / ``EventCode`` → ``event_codes`` (every code
+of DHL's unified Express list, 101-104 and ``PO``); unknown codes (XML-PI ``RW``) are ``UNMAPPED``
+with code and text kept. Rows with a ``flag`` (PD partial, DD damaged) set ``attributes[flag]``.
+
+Time. ``date`` + ``time`` are local at the event's service area without offset; with
+``requestGMTOffsetPerEvent=true`` MyDHL adds ``GMTOffset`` (``TZ_GIVEN``). Otherwise the zone comes
+from the service area (``TZ_LOCATION``): its code in ``service_area_zones`` (areas in countries with
+several zones), else the country ending its description (``SYDNEY-AU``, ``KINGSTON-JAM``,
+``Barcelona - Spain``; names and 3-letter codes via ``country_names``) and that country's zone
+(``base.COUNTRY_ZONES``, then ``country_zones``). Without a usable service area: Europe/Berlin, DHL
+Express's head-office zone (``TZ_HOME``). DST-correct via ``base.localize``. ``local_time`` is
+``date time[ offset]``. Events are returned per waybill oldest first by UTC instant.
+
+Signed-by: ``signedBy``/``Signatory`` of delivery events only (XML-PI puts account numbers and
+weights there on other events), else the name in ``"Delivered : ALBY H"``. Whitespace runs in XML-PI
+descriptions (line breaks) are collapsed. Ids are derived: carrier, waybill, UTC instant, code.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from carriers import dhl_parcel_nl
+from carriers._util import (
+    as_list,
+    child_text,
+    children,
+    compact,
+    load_json,
+    load_xml,
+    local,
+    obj,
+    sub,
+    text,
+    tracking_number,
+)
+from carriers.base import (
+    UNMAPPED,
+    CarrierErrorResponse,
+    CodeMapping,
+    ParseError,
+    PayloadError,
+    load_mapping_file,
+    localize,
+    parse_code_table,
+    zone,
+    zone_for_country,
+)
+from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id, format_utc
+
+CARRIER = "dhl_express"
+HOME_ZONE = "Europe/Berlin"
+_DELIVERY_CODES = frozenset({"OK", "PD", "DD"})
+_SIGNED = re.compile(r"^\s*delivered\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+_OFFSET = re.compile(r"^[+-]\d{2}:?\d{2}$")
+_AWB_IN_TEXT = re.compile(r"AWBNumber\s+(\w+)", re.IGNORECASE)
+_LEADING = b"\xef\xbb\xbf \t\r\n"  # BOM and whitespace before an XML declaration
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    events: dict[str, CodeMapping]
+    flags: dict[str, str]
+    unified: dict[str, CodeMapping]
+    country_names: dict[str, str]
+    country_zones: dict[str, str]
+    area_zones: dict[str, str]
+
+
+@cache
+def _tables() -> _Tables:
+    data = load_mapping_file("dhl_express.json")
+    rows = data["event_codes"]
+    return _Tables(
+        parse_code_table(rows), {c: r["flag"] for c, r in rows.items() if isinstance(r, dict) and r.get("flag")},
+        parse_code_table(data["unified_status_codes"]), dict(data["country_names"]), dict(data["country_zones"]),
+        dict(data["service_area_zones"]),
+    )
+
+
+def map_event_code(code: str) -> CodeMapping | None:
+    return _tables().events.get(code.strip().upper())
+
+
+def event_flag(code: str) -> str | None:
+    return _tables().flags.get(code.strip().upper())
+
+
+def _unified_mapper(status: str, status_code: str) -> tuple[str, CodeMapping, bool, str]:
+    found = map_event_code(status) if status else None
+    if found is not None:
+        return status.strip().upper(), found, True, "event_code"
+    coarse = _tables().unified.get(status_code.strip().lower()) if status_code else None
+    if coarse is not None:
+        return status_code, coarse, True, "unified_status_code"
+    code = status.strip().upper() if dhl_parcel_nl.code_like(status.strip().upper()) else ""
+    return code or status_code or status, UNMAPPED, False, "none"
+
+
+# --- places and time ----------------------------------------------------------------------------
+
+
+def _clean(value: str) -> str:
+    return _SPACES.sub(" ", value).strip()
+
+
+def country_of(area_description: str) -> str | None:
+    """``SYDNEY-AU`` → AU, ``KINGSTON-JAM`` → JM, ``Barcelona - Spain`` → ES; None when unknown."""
+    tail = _clean(area_description).rsplit("-", 1)[-1].strip().upper() if "-" in area_description else ""
+    if not tail:
+        return None
+    if len(tail) == 2 and tail.isalpha():
+        return tail
+    return _tables().country_names.get(tail)
+
+
+def country_zone(country: str | None) -> ZoneInfo | None:
+    found = zone_for_country(country)
+    if found is not None or not country:
+        return found
+    name = _tables().country_zones.get(country.strip().upper())
+    return zone(name) if name else None
+
+
+def area_location(code: str, description: str) -> Location | None:
+    description = _clean(description)
+    if not code and not description:
+        return None
+    city = description.rsplit("-", 1)[0].strip() if "-" in description else description
+    return Location(city=city or None, country=country_of(description), code=code or None, text=description or None)
+
+
+def local_instant(date: str, time: str, offset: str, location: Location | None, what: str) -> tuple[datetime, str, str]:
+    """(UTC instant, tz_source, original text) for a DHL Express ``date`` + ``time`` pair."""
+    if not date:
+        raise PayloadError(f"{what}: missing date")
+    raw = f"{date} {time}".strip()
+    try:
+        naive = datetime.fromisoformat(f"{date}T{time or '00:00:00'}")
+    except ValueError as exc:
+        raise PayloadError(f"{what}: unreadable date/time {raw!r}") from exc
+    if naive.tzinfo is not None:  # an offset inside ``time``: honoured as given
+        return naive.astimezone(UTC), TZ_GIVEN, raw
+    if offset:
+        if not _OFFSET.match(offset):
+            raise PayloadError(f"{what}: unreadable GMTOffset {offset!r}")
+        given = datetime.fromisoformat(f"{date}T{time or '00:00:00'}{offset}")
+        return given.astimezone(UTC), TZ_GIVEN, f"{raw} {offset}"
+    area = _tables().area_zones.get(location.code.upper()) if location and location.code else None
+    tz = zone(area) if area else country_zone(location.country if location else None)
+    if tz is not None:
+        return localize(naive, tz), TZ_LOCATION, raw
+    return localize(naive, zone(HOME_ZONE)), TZ_HOME, raw
+
+
+def _extra_time(raw: str, tz: ZoneInfo | None) -> str:
+    """An estimated-delivery style timestamp (naive: read in ``tz``) as UTC text ("" when unreadable)."""
+    try:
+        naive = datetime.fromisoformat(raw.strip().replace(" ", "T"))
+    except ValueError:
+        return ""
+    return format_utc(localize(naive, tz or zone(HOME_ZONE)))
+
+
+# --- one event ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    date: str
+    time: str
+    offset: str
+    code: str
+    description: str
+    signed_by: str
+    location: Location | None
+    extra: dict[str, Any]
+
+
+def _event(number: str, raw: _Raw, attrs: Mapping[str, Any], what: str, received_at: datetime) -> TrackingEvent:
+    if not raw.code:
+        raise PayloadError(f"{what}: missing event code")
+    code = raw.code.upper()
+    instant, tz_source, local_text = local_instant(raw.date, raw.time, raw.offset, raw.location, what)
+    found = map_event_code(code)
+    mapping = found or UNMAPPED
+    extra = dict(attrs)
+    extra.update(raw.extra)
+    if code in _DELIVERY_CODES:
+        matched = _SIGNED.match(raw.description)
+        extra.update(compact({"signed_by": raw.signed_by or (matched.group(1) if matched else "")}))
+    flag = event_flag(code)
+    if flag:
+        extra[flag] = True
+    return TrackingEvent(
+        event_id=derive_event_id(CARRIER, number, instant, code), carrier=CARRIER, tracking_number=number,
+        status=mapping.status, substatus=mapping.substatus, code=code, description=raw.description,
+        occurred_at=instant, local_time=local_text, tz_source=tz_source, received_at=received_at,
+        location=raw.location, mapped=found is not None, source="poll", attributes=extra,
+    )
+
+
+def _instant(event: TrackingEvent) -> datetime:
+    return event.occurred_at
+
+
+# --- MyDHL JSON ---------------------------------------------------------------------------------
+
+
+def _area(value: Any) -> tuple[str, str]:
+    first = next((a for a in as_list(value) if isinstance(a, dict)), {})
+    return text(first.get("code")), text(first.get("description"))
+
+
+def _mydhl_raw(event: Mapping[str, Any], extra: dict[str, Any]) -> _Raw:
+    remarks = [text(r.get("value")) for r in as_list(event.get("remarks")) if isinstance(r, dict)]
+    extra = {**extra, **compact({"remark": " ".join(r for r in remarks if r)})}
+    return _Raw(
+        date=text(event.get("date")), time=text(event.get("time")), offset=text(event.get("GMTOffset")),
+        code=text(event.get("typeCode")), description=_clean(text(event.get("description"))),
+        signed_by=text(event.get("signedBy")), location=area_location(*_area(event.get("serviceArea"))), extra=extra,
+    )
+
+
+def _mydhl_shipment(shipment: Mapping[str, Any], what: str, received_at: datetime) -> list[TrackingEvent]:
+    number = tracking_number(shipment.get("shipmentTrackingNumber"), f"{what}.shipmentTrackingNumber")
+    pieces = [obj(p, f"{what}.pieces[{i}]") for i, p in enumerate(as_list(shipment.get("pieces")))]
+    shipper, receiver = sub(shipment, "shipperDetails"), sub(shipment, "receiverDetails")
+    origin_code = _area(shipper.get("serviceArea"))[0]
+    dest_code, dest_text = _area(receiver.get("serviceArea"))
+    dest_country = text(sub(receiver, "postalAddress").get("countryCode")).upper() or country_of(dest_text)
+    references = [text(r.get("value")) for r in as_list(shipment.get("shipperReferences")) if isinstance(r, dict)]
+    estimated = text(shipment.get("estimatedDeliveryDate") or shipment.get("estimatedTimeOfDelivery"))
+    attrs = compact({
+        "product_code": text(shipment.get("productCode")),
+        "shipment_timestamp": text(shipment.get("shipmentTimestamp")),
+        "estimated_delivery_local": estimated, "estimated_delivery": _extra_time(estimated, country_zone(dest_country)),
+        "pieces": text(shipment.get("numberOfPieces")),
+        "piece_ids": [text(p.get("trackingNumber")) for p in pieces if text(p.get("trackingNumber"))],
+        "reference": ", ".join(r for r in references if r),
+        "total_weight": text(shipment.get("totalWeight")),
+        "origin_service_area": origin_code, "origin_country": text(sub(shipper, "postalAddress").get("countryCode")),
+        "destination_service_area": dest_code, "destination_country": dest_country,
+    })
+    raws = [(_mydhl_raw(obj(e, f"{what}.events[{i}]"), {}), f"{what}.events[{i}]")
+            for i, e in enumerate(as_list(shipment.get("events")))]
+    if not raws:
+        seen: set[tuple[str, str, str, str]] = set()
+        for p_index, piece in enumerate(pieces):
+            piece_number = text(piece.get("trackingNumber"))
+            for e_index, raw_event in enumerate(as_list(piece.get("events"))):
+                label = f"{what}.pieces[{p_index}].events[{e_index}]"
+                raw = _mydhl_raw(obj(raw_event, label), compact({"piece_tracking_number": piece_number}))
+                key = (raw.date, raw.time, raw.offset, raw.code.upper())
+                if key not in seen:
+                    seen.add(key)
+                    raws.append((raw, label))
+    return sorted((_event(number, raw, attrs, label, received_at) for raw, label in raws), key=_instant)
+
+
+def _json(body: Any, received_at: datetime) -> list[TrackingEvent]:
+    if isinstance(body, str):
+        raise CarrierErrorResponse(f"DHL Express: {body[:200]}", not_found="not found" in body.lower())
+    body = obj(body, "payload")
+    error = dhl_parcel_nl.problem_error(body, "DHL Express")
+    if error is not None:
+        raise error
+    if "shipments" not in body:
+        raise PayloadError("not a DHL Express response (no shipments)")
+    shipments = as_list(body.get("shipments"))
+    if not shipments:
+        raise CarrierErrorResponse("DHL Express: no shipment found", not_found=True)
+    first = obj(shipments[0], "shipments[0]")
+    if "shipmentTrackingNumber" not in first and "id" in first:
+        return dhl_parcel_nl.parse_unified(body, received_at, carrier=CARRIER, mapper=_unified_mapper,
+                                           home=HOME_ZONE, zone_of=country_zone)
+    events: list[TrackingEvent] = []
+    for index, raw in enumerate(shipments):
+        events.extend(_mydhl_shipment(obj(raw, f"shipments[{index}]"), f"shipments[{index}]", received_at))
+    return events
+
+
+# --- XML-PI -------------------------------------------------------------------------------------
+
+
+def _first(element: ET.Element, *path: str) -> ET.Element | None:
+    node: ET.Element | None = element
+    for name in path:
+        found = children(node, name) if node is not None else []
+        node = found[0] if found else None
+    return node
+
+
+def _path_text(element: ET.Element, *path: str) -> str:
+    node = _first(element, *path[:-1]) if len(path) > 1 else element
+    return _clean(child_text(node, path[-1])) if node is not None else ""
+
+
+def _xml_raw(event: ET.Element, extra: dict[str, Any]) -> _Raw:
+    return _Raw(
+        date=_path_text(event, "Date"), time=_path_text(event, "Time"), offset="",
+        code=_path_text(event, "ServiceEvent", "EventCode"),
+        description=_path_text(event, "ServiceEvent", "Description"), signed_by=_path_text(event, "Signatory"),
+        location=area_location(_path_text(event, "ServiceArea", "ServiceAreaCode"),
+                               _path_text(event, "ServiceArea", "Description")),
+        extra=extra,
+    )
+
+
+def _condition(element: ET.Element) -> str:
+    status = _first(element, "Status")
+    node = status if status is not None else element
+    parts = [_path_text(node, "ActionStatus")]
+    for condition in children(node, "Condition"):
+        parts += [_path_text(condition, "ConditionCode"), _path_text(condition, "ConditionData")]
+    return " ".join(p for p in parts if p)
+
+
+def _awb(info: ET.Element, what: str, received_at: datetime) -> list[TrackingEvent]:
+    number = tracking_number(_path_text(info, "AWBNumber"), f"{what}.AWBNumber")
+    shipment = _first(info, "ShipmentInfo")
+    if shipment is None:
+        return []
+    dest_text = _path_text(shipment, "DestinationServiceArea", "Description")
+    weight = _path_text(shipment, "Weight")
+    attrs = compact({
+        "product_code": _path_text(shipment, "GlobalProductCode"),
+        "shipment_date": _path_text(shipment, "ShipmentDate"),
+        "pieces": _path_text(shipment, "Pieces"),
+        "weight": f"{weight} {_path_text(shipment, 'WeightUnit')}".strip() if weight else "",
+        "reference": _path_text(shipment, "ShipperReference", "ReferenceID"),
+        "estimated_delivery_local": _path_text(shipment, "EstDlvyDate"),
+        "estimated_delivery": _extra_time(_path_text(shipment, "EstDlvyDateUTC"), zone("UTC")),
+        "origin_service_area": _path_text(shipment, "OriginServiceArea", "ServiceAreaCode"),
+        "destination_service_area": _path_text(shipment, "DestinationServiceArea", "ServiceAreaCode"),
+        "origin_country": _path_text(shipment, "Shipper", "CountryCode") or None,
+        "destination_country": _path_text(shipment, "Consignee", "CountryCode") or country_of(dest_text),
+    })
+    raws = [(_xml_raw(e, {}), f"{what}.ShipmentEvent[{i}]") for i, e in enumerate(children(shipment, "ShipmentEvent"))]
+    if not raws:
+        seen: set[tuple[str, str, str]] = set()
+        for p_index, piece in enumerate(children(info, "PieceInfo")):
+            plate = _path_text(piece, "PieceDetails", "LicensePlate")
+            for e_index, event in enumerate(children(piece, "PieceEvent")):
+                raw = _xml_raw(event, compact({"piece_tracking_number": plate}))
+                if (raw.date, raw.time, raw.code) not in seen:
+                    seen.add((raw.date, raw.time, raw.code))
+                    raws.append((raw, f"{what}.PieceInfo[{p_index}].PieceEvent[{e_index}]"))
+    return sorted((_event(number, raw, attrs, label, received_at) for raw, label in raws), key=_instant)
+
+
+def _xml(payload: bytes, received_at: datetime) -> list[TrackingEvent]:
+    root = load_xml(payload)
+    name = local(root.tag)
+    if name.endswith("ErrorResponse"):
+        response = _first(root, "Response")
+        message = _condition(response if response is not None else root) or name
+        raise CarrierErrorResponse(f"DHL Express XML-PI error: {message}", not_found="not found" in message.lower())
+    if name != "TrackingResponse":
+        raise PayloadError(f"not a DHL Express XML-PI tracking response (root {name!r})")
+    infos = children(root, "AWBInfo")
+    if not infos:
+        raise PayloadError("XML-PI TrackingResponse without AWBInfo")
+    events: list[TrackingEvent] = []
+    failures: list[str] = []
+    for index, info in enumerate(infos):
+        status = _path_text(info, "Status", "ActionStatus")
+        if status.lower() != "success":
+            failures.append(_condition(info) or "no ActionStatus")
+            continue
+        events.extend(_awb(info, f"AWBInfo[{index}]", received_at))
+    if len(failures) == len(infos):
+        message = "; ".join(failures)
+        lowered = message.lower()
+        awb = _AWB_IN_TEXT.search(message)
+        raise CarrierErrorResponse(f"DHL Express XML-PI: {message}", tracking_number=awb.group(1) if awb else None,
+                                   not_found="no shipment" in lowered or "not found" in lowered)
+    return events
+
+
+def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
+    """Normalize one DHL Express MyDHL / XML-PI / Unified tracking response. See the module docstring."""
+    try:
+        if isinstance(payload, bytes | bytearray | memoryview) and bytes(payload).lstrip(_LEADING)[:1] == b"<":
+            return _xml(bytes(payload), received_at)
+        return _json(load_json(payload), received_at)
+    except ParseError:
+        raise
+    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
+        raise PayloadError(f"malformed DHL Express payload: {type(exc).__name__}: {exc}") from exc
