@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--external", action="store_true", help="use the running stack in the settings")
     b.add_argument("--sendcloud", type=float, default=0.3, help="share of shipments pushed by Sendcloud webhooks")
     b.add_argument("--postnl", type=float, default=0.3, help="share of shipments polled from PostNL")
-    b.add_argument("--workers", type=int, default=1, help="Faust workers in the consumer group")
+    b.add_argument("--workers", type=int, default=None,
+                   help="Faust workers in the consumer group (default: TRACKSTREAM_LOCAL_WORKERS)")
     return p
 
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.pipeline import run_bench
 
         return int(run_bench(settings, events=args.events, shipments=args.shipments, external=args.external,
-                             mix=(args.sendcloud, args.postnl), workers=args.workers))
+                             mix=(args.sendcloud, args.postnl), workers=args.workers or settings.local_workers))
     return 2
 
 

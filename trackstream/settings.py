@@ -38,6 +38,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_SINK_WITHIN": ("0.05", "Seconds the PostgreSQL writer waits to fill a batch."),
     "TRACKSTREAM_SINK_POOL_SIZE": ("4", "PostgreSQL connections per worker."),
     "TRACKSTREAM_LOG_LEVEL": ("info", "Log level of trackstream and of Faust/aiokafka (warning)."),
+    "TRACKSTREAM_LOCAL_WORKERS": ("2", "Faust workers `trackstream up` and the benchmark start (one group)."),
     "TRACKSTREAM_FAST_REBALANCE": ("0", "1: short session/rebalance timeouts (tests, one-machine stacks)."),
     "TRACKSTREAM_SENDCLOUD_SECRET": ("", "Sendcloud integration secret: verifies Sendcloud-Signature."),
     "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
@@ -92,6 +93,7 @@ class Settings:
     sink_pool_size: int
     log_level: str
     fast_rebalance: bool
+    local_workers: int
     worker_heartbeat_seconds: float
     worker_id: str
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -130,6 +132,7 @@ class Settings:
             sink_pool_size=_int(env, "TRACKSTREAM_SINK_POOL_SIZE", minimum=1),
             log_level=level,
             fast_rebalance=_str(env, "TRACKSTREAM_FAST_REBALANCE") in ("1", "true", "yes"),
+            local_workers=_int(env, "TRACKSTREAM_LOCAL_WORKERS", minimum=1),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
             secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),

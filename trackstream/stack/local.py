@@ -120,7 +120,10 @@ def up(settings: Settings) -> int:
     try:
         stack.start_infrastructure()
         stack.reset_metrics_dir()
-        stack.start_worker()
+        # one machine: short group timeouts unless configured (workers join in seconds, not 30 s)
+        fast = {} if "TRACKSTREAM_FAST_REBALANCE" in os.environ else {"TRACKSTREAM_FAST_REBALANCE": "1"}
+        for n in range(settings.local_workers):
+            stack.start_worker(f"worker-{n + 1}", fast)
         stack.start_api()
         print(f"trackstream is up: API http://{settings.http_host}:{settings.http_port} "
               f"(Kafka {settings.kafka_bootstrap}, data in {settings.data_dir}). Ctrl-C stops it.",
