@@ -69,8 +69,9 @@ def _stored(database_url: str, carriers: tuple[str, ...]) -> int:
     return int(row[0]) if row else 0
 
 
-async def _aiokafka_round_trip(settings: Settings, count: int = 100_000) -> float:
-    topic = f"bench.roundtrip.{uuid.uuid4().hex[:8]}"
+async def _aiokafka_round_trip(settings: Settings, count: int = 100_000, topic: str | None = None) -> float:
+    """Producer → group consumer on a new topic; the topic keeps its messages for the Faust ceiling."""
+    topic = topic or f"bench.roundtrip.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(topic, num_partitions=settings.partitions, replication_factor=1)])
@@ -172,7 +173,10 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         peaks = [p for p in (_peak_rss_mib(pid) for pid in pids if pid) if p is not None]
         peak = max(peaks) if peaks else None
         print("measuring the plain aiokafka round trip on the same broker ...", flush=True)
-        kafka_rate = asyncio.run(_aiokafka_round_trip(settings))
+        topic = f"bench.roundtrip.{uuid.uuid4().hex[:8]}"
+        kafka_rate = asyncio.run(_aiokafka_round_trip(settings, topic=topic))
+        print("measuring Faust's empty-agent ceiling on the same messages ...", flush=True)
+        ceiling = _faust_ceiling(settings, topic, 100_000)
         print()
         print(f"pipeline events/s:        {pipeline_rate:,.0f}  ({workload.unique_events} events in {elapsed:.1f}s;"
               f" first ingress to last stored {span:.1f}s)")
@@ -180,6 +184,9 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         print(f"worker peak memory:        {peak:,.0f} MiB (VmHWM, largest of {len(peaks)} worker(s))" if peak
               else "worker peak memory:        n/a (external)")
         print(f"aiokafka produce→consume:  {kafka_rate:,.0f} msg/s")
+        if ceiling:
+            print(f"faust empty agent:         {ceiling:,.0f} msg/s  (ceiling ratio {ceiling / kafka_rate:.3f};"
+                  f" pipeline at {pipeline_rate / ceiling:.0%} of it)")
         print(f"ratio: {pipeline_rate / kafka_rate:.3f}")
         return 0
     finally:
@@ -187,6 +194,23 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
             stack.stop()
         if data_dir is not None:
             print(data_dir) if os.environ.get("TRACKSTREAM_KEEP_BENCH") else shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _faust_ceiling(settings: Settings, topic: str, count: int) -> float | None:
+    """Messages/s of a Faust agent that only counts (``bench.faust_ceiling``), on ``topic``."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="faust-ceiling-") as datadir:
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "bench.faust_ceiling", settings.kafka_bootstrap, topic, str(count), datadir],
+                capture_output=True, text=True, timeout=600, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return None
+    lines = [line for line in result.stdout.split() if line.isdigit()]
+    return float(lines[-1]) if lines else None
 
 
 def _wait_worker(settings: Settings, timeout: float = 120) -> None:
