@@ -12,6 +12,8 @@ import hmac
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,8 +30,6 @@ from trackstream import metrics
 from trackstream import topics as names
 from trackstream.topics import partition_for
 
-#: Carriers whose payloads can be pushed to /v1/webhooks/{carrier}, and how each is authenticated.
-WEBHOOK_CARRIERS: frozenset[str] = frozenset({"sendcloud", "postnl"})
 _CARRIER_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id")
 _SEND_TIMEOUT = 15.0
@@ -91,28 +91,59 @@ def _headers(request: web.Request, source: str) -> dict[str, str]:
     return out
 
 
-def authenticate(carrier: str, request: web.Request, body: bytes) -> None:
-    secrets = request.app[SETTINGS].secrets
-    if carrier == "sendcloud":
-        from carriers.sendcloud import verify_signature
+def _verify_sendcloud(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    from carriers.sendcloud import verify_signature
 
-        secret = secrets.get("sendcloud", "")
-        if not secret:
-            raise ApiError(401, "signature_not_configured",
-                           "set TRACKSTREAM_SENDCLOUD_SECRET to accept Sendcloud webhooks")
-        try:
-            verify_signature(body, request.headers.get("Sendcloud-Signature"), secret)
-        except SignatureError as exc:
-            raise ApiError(401, "invalid_signature", str(exc) or "signature mismatch") from exc
-        return
-    # Carriers without a published signing scheme: a shared bearer token per carrier.
-    token = secrets.get(f"{carrier}_token", "")
-    if not token:
-        raise ApiError(401, "token_not_configured",
-                       f"set TRACKSTREAM_{carrier.upper()}_WEBHOOK_TOKEN to accept {carrier} webhooks")
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise ApiError(401, "invalid_token", "missing or wrong bearer token")
+    verify_signature(body, headers.get("Sendcloud-Signature"), secret)
+
+
+def _verify_bearer(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    given = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise SignatureError("missing or wrong bearer token")
+
+
+def _verify_myparcel(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    from carriers.myparcel import verify_webhook
+
+    verify_webhook(body, headers, secret)
+
+
+def _verify_ups(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    from carriers.ups import verify_webhook
+
+    verify_webhook(body, headers, secret)
+
+
+@dataclass(frozen=True)
+class WebhookAuth:
+    """How one carrier's push is authenticated: HMAC signatures or a static shared secret."""
+
+    verify: Callable[[bytes, Mapping[str, str], str], None]
+    secret_variable: str  # the TRACKSTREAM_* variable holding the secret
+    kind: str  # "signature" (body HMAC) or "token" (static secret)
+
+
+#: Carriers that push to /v1/webhooks/{carrier}; a carrier whose secret is not configured is refused.
+WEBHOOKS: dict[str, WebhookAuth] = {
+    "sendcloud": WebhookAuth(_verify_sendcloud, "TRACKSTREAM_SENDCLOUD_SECRET", "signature"),
+    "postnl": WebhookAuth(_verify_bearer, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN", "token"),
+    "myparcel": WebhookAuth(_verify_myparcel, "TRACKSTREAM_MYPARCEL_API_KEY", "token"),
+    "ups": WebhookAuth(_verify_ups, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL", "token"),
+}
+WEBHOOK_CARRIERS: frozenset[str] = frozenset(WEBHOOKS)
+
+
+def authenticate(carrier: str, request: web.Request, body: bytes) -> None:
+    auth = WEBHOOKS[carrier]
+    secret = request.app[SETTINGS].secrets.get(carrier, "")
+    if not secret:
+        raise ApiError(401, f"{auth.kind}_not_configured",
+                       f"set {auth.secret_variable} to accept {carrier} webhooks")
+    try:
+        auth.verify(body, request.headers, secret)
+    except SignatureError as exc:
+        raise ApiError(401, f"invalid_{auth.kind}", str(exc) or "authentication failed") from exc
 
 
 async def webhook(request: web.Request) -> web.Response:

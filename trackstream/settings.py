@@ -42,6 +42,8 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_FAST_REBALANCE": ("0", "1: short session/rebalance timeouts (tests, one-machine stacks)."),
     "TRACKSTREAM_SENDCLOUD_SECRET": ("", "Sendcloud integration secret: verifies Sendcloud-Signature."),
     "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
+    "TRACKSTREAM_MYPARCEL_API_KEY": ("", "MyParcel API key: verifies X-MyParcel-Authorization on its webhooks."),
+    "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": ("", "UPS Track Alert subscription credential (its `credential` header)."),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
 }
@@ -136,7 +138,9 @@ class Settings:
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
             secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
-                     "postnl_token": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN")},
+                     "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
+                     "myparcel": _str(env, "TRACKSTREAM_MYPARCEL_API_KEY"),
+                     "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL")},
         )
 
     @property

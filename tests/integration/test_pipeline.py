@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import uuid
@@ -168,3 +169,29 @@ async def test_postnl_response_timeline(http: aiohttp.ClientSession) -> None:
     assert result["status"] == "out_for_delivery"
     assert [e["code"] for e in result["events"]] == ["A01", "B01", "J01", "J05"]
     assert result["events"][-1]["occurred_at"] == "2022-11-08T09:13:20Z"
+
+
+async def test_myparcel_and_ups_pushes_are_authenticated_and_stored(http: aiohttp.ClientSession) -> None:
+    notification = "webhook-shipment_status_change-notification-doc-example.json"
+    myparcel = (samples_dir() / "myparcel" / notification).read_bytes()
+    ups = (samples_dir() / "ups" / "track-alert-webhook-delivered-cie.json").read_bytes()
+    async with http.post("/v1/webhooks/myparcel", data=myparcel,
+                         headers={"X-MyParcel-Authorization": base64.b64encode(b"wrong").decode()}) as resp:
+        assert resp.status == 401 and (await resp.json())["error"] == "invalid_token"
+    async with http.post("/v1/webhooks/ups", data=ups, headers={"credential": "nope"}) as resp:
+        assert resp.status == 401 and (await resp.json())["error"] == "invalid_token"
+    auth = base64.b64encode(b"test-myparcel-key").decode()
+    async with http.post("/v1/webhooks/myparcel", data=myparcel, headers={"X-MyParcel-Authorization": auth}) as resp:
+        assert resp.status == 202, await resp.text()
+    async with http.post("/v1/webhooks/ups", data=ups, headers={"credential": "test-ups-credential"}) as resp:
+        assert resp.status == 202, await resp.text()
+    ups_number = orjson.loads(ups)["trackingNumber"]
+
+    async def stored() -> Any:
+        a = await shipment(http, "myparcel", "3SMYPA749883621")
+        b = await shipment(http, "ups", ups_number)
+        return (a, b) if a and b else None
+
+    mp, up = await eventually(stored, what="the MyParcel and UPS pushes")
+    assert mp["status"] == "pre_transit"
+    assert up["status"] == "delivered"

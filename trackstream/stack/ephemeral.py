@@ -47,6 +47,8 @@ def stack_env(data_dir: Path) -> dict[str, str]:
         "TRACKSTREAM_FAST_REBALANCE": "1",
         "TRACKSTREAM_SENDCLOUD_SECRET": "be7e2f9eb99716d4698bbe8220eea46f",
         "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": "test-postnl-token",
+        "TRACKSTREAM_MYPARCEL_API_KEY": "test-myparcel-key",
+        "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": "test-ups-credential",
         "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": "1",
         "TRACKSTREAM_MAX_BODY_BYTES": "262144",
         "TRACKSTREAM_LOG_LEVEL": "info",
