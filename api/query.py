@@ -135,3 +135,21 @@ async def search_shipments(request: web.Request) -> web.Response:
     rows = rows[:limit]
     next_cursor = _encode_cursor(rows[-1]["updated_at"], rows[-1]["shipment_key"]) if more and rows else None
     return json_response({"items": [shipment_json(r) for r in rows], "next_cursor": next_cursor})
+
+
+async def unmapped_codes(request: web.Request) -> web.Response:
+    """Carrier codes no mapping row knows yet: how often, since when, and an example event."""
+    carrier = request.match_info["carrier"].lower()
+    async with request.app[DB].connection() as conn:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT code, count(*) AS events, count(DISTINCT shipment_key) AS shipments, "
+                "min(received_at) AS first_seen, max(received_at) AS last_seen, "
+                "(array_agg(description ORDER BY received_at DESC))[1] AS description, "
+                "(array_agg(shipment_key ORDER BY received_at DESC))[1] AS example_shipment, "
+                "(array_agg(event_id ORDER BY received_at DESC))[1] AS example_event_id "
+                "FROM tracking_events WHERE carrier = %s AND NOT mapped GROUP BY code ORDER BY events DESC, code",
+                (carrier,),
+            )
+            rows = await cur.fetchall()
+    return json_response({"carrier": carrier, "items": [_jsonable(r) for r in rows]})

@@ -74,6 +74,7 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_post("/v1/shipments", ingress.post_shipment)
     app.router.add_get("/v1/shipments", query.search_shipments)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", query.get_shipment)
+    app.router.add_get("/v1/carriers/{carrier}/unmapped-codes", query.unmapped_codes)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

@@ -43,12 +43,15 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         print(f"trackstream normalize: {args.file}: {exc}", file=sys.stderr)
         return 1
     out = sys.stdout.buffer
-    for event in events:
-        line = event.to_dict()
-        line["occurred_at"] = format_utc_seconds(event.occurred_at)
-        line["received_at"] = format_utc_seconds(event.received_at)
-        out.write(orjson.dumps(line) + b"\n")
-    out.flush()
+    try:
+        for event in events:
+            line = event.to_dict()
+            line["occurred_at"] = format_utc_seconds(event.occurred_at)
+            line["received_at"] = format_utc_seconds(event.received_at)
+            out.write(orjson.dumps(line) + b"\n")
+        out.flush()
+    except BrokenPipeError:  # the reader (head, less) went away: not an error
+        sys.stderr.close()
     return 0
 
 

@@ -102,3 +102,35 @@ async def test_health_ready_and_metrics(http: aiohttp.ClientSession, system: Sys
 
     text = await eventually(metrics, what="worker and API metrics on /metrics")
     assert "tracking_number" not in text and number not in text  # no high-cardinality labels
+
+
+async def test_unmapped_codes_are_listed_for_operators(http: aiohttp.ClientSession, system: System) -> None:
+    import hashlib
+    import hmac
+
+    import orjson
+
+    from tests.conftest import samples_dir
+
+    body = orjson.loads((samples_dir() / "sendcloud" / "webhook-parcel_status_changed-raw-body.json").read_bytes())
+    number = f"SCUNMP{uuid.uuid4().hex[:8].upper()}"
+    body["parcel"]["tracking_number"] = number
+    body["parcel"]["status"] = {"id": 4242, "message": "Something new happened"}  # not in any table
+    raw = orjson.dumps(body)
+    signature = hmac.new(system.env["TRACKSTREAM_SENDCLOUD_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
+    async with http.post("/v1/webhooks/sendcloud", data=raw, headers={"Sendcloud-Signature": signature}) as resp:
+        assert resp.status == 202
+
+    async def listed() -> Any:
+        async with http.get("/v1/carriers/sendcloud/unmapped-codes") as resp:
+            assert resp.status == 200
+            items = (await resp.json())["items"]
+        return [i for i in items if i["code"] == "4242"]
+
+    [item] = await eventually(listed, what="the unmapped code")
+    assert item["events"] >= 1 and item["description"] == "Something new happened"
+    assert item["first_seen"] <= item["last_seen"] and item["example_shipment"] == f"sendcloud:{number}"
+    async with http.get(f"/v1/shipments/sendcloud/{number}") as resp:
+        shipment = await resp.json()
+    assert shipment["status"] == "unknown" and shipment["substatus"] == "unmapped_code"
+    assert shipment["events"][0]["code"] == "4242" and shipment["events"][0]["mapped"] is False
