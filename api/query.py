@@ -138,17 +138,23 @@ async def search_shipments(request: web.Request) -> web.Response:
 
 
 async def unmapped_codes(request: web.Request) -> web.Response:
-    """Carrier codes no mapping row knows yet: how often, since when, and an example event."""
+    """Carrier codes no mapping row knows yet: how often, since when, and an example event.
+
+    Includes codes a coarser fallback still mapped (``resolved_by_fallback`` of their events): the
+    code itself is unknown and the table should learn it."""
     carrier = request.match_info["carrier"].lower()
     async with request.app[DB].connection() as conn:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "SELECT code, count(*) AS events, count(DISTINCT shipment_key) AS shipments, "
+                "count(*) FILTER (WHERE mapped) AS resolved_by_fallback, "
                 "min(received_at) AS first_seen, max(received_at) AS last_seen, "
                 "(array_agg(description ORDER BY received_at DESC))[1] AS description, "
                 "(array_agg(shipment_key ORDER BY received_at DESC))[1] AS example_shipment, "
                 "(array_agg(event_id ORDER BY received_at DESC))[1] AS example_event_id "
-                "FROM tracking_events WHERE carrier = %s AND NOT mapped GROUP BY code ORDER BY events DESC, code",
+                "FROM tracking_events WHERE carrier = %s "
+                "AND (NOT mapped OR attributes ->> 'mapping_layer' = 'status_code') "
+                "GROUP BY code ORDER BY events DESC, code",
                 (carrier,),
             )
             rows = await cur.fetchall()

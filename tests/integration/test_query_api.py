@@ -134,3 +134,30 @@ async def test_unmapped_codes_are_listed_for_operators(http: aiohttp.ClientSessi
         shipment = await resp.json()
     assert shipment["status"] == "unknown" and shipment["substatus"] == "unmapped_code"
     assert shipment["events"][0]["code"] == "4242" and shipment["events"][0]["mapped"] is False
+
+
+async def test_unknown_postnl_event_code_mapped_by_status_fallback_is_still_listed(
+    http: aiohttp.ClientSession,
+) -> None:
+    import orjson
+
+    from tests.conftest import samples_dir
+
+    body = orjson.loads((samples_dir() / "postnl" / "shippingstatus-v2-status-response-out-for-delivery.json")
+                        .read_bytes())
+    number = f"3SUNMP{uuid.uuid4().hex[:8].upper()}"
+    shipment = body["CompleteStatus"]["Shipment"]
+    shipment["Barcode"] = shipment["MainBarcode"] = number
+    shipment["Event"][0]["Code"] = "Q99"  # not published by PostNL; its status row (7) still maps it
+    async with http.post("/v1/webhooks/postnl", data=orjson.dumps(body),
+                         headers={"Authorization": "Bearer test-postnl-token"}) as resp:
+        assert resp.status == 202
+
+    async def listed() -> Any:
+        async with http.get("/v1/carriers/postnl/unmapped-codes") as resp:
+            return [i for i in (await resp.json())["items"] if i["code"] == "Q99"]
+
+    [item] = await eventually(listed, what="the unknown event code")
+    assert item["resolved_by_fallback"] == item["events"] >= 1
+    async with http.get(f"/v1/shipments/postnl/{number}") as resp:
+        assert (await resp.json())["status"] == "out_for_delivery"
