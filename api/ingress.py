@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from carriers.base import ParseError, SignatureError
+from carriers.detect import detect_carrier
 from schemas.events import format_utc, normalize_tracking_number, parse_utc, shipment_key
 from schemas.shipments import ShipmentRegistration
 from trackstream import metrics
@@ -210,12 +211,18 @@ def _opt_str(data: dict[str, Any], name: str, max_len: int = 200) -> str | None:
 def parse_registration(data: Any, now: datetime) -> ShipmentRegistration:
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_body", "expected a JSON object")
-    carrier = data.get("carrier")
-    if not isinstance(carrier, str) or not _CARRIER_NAME.match(carrier.strip().lower()):
-        raise ApiError(422, "invalid_shipment", "carrier must match [a-z0-9_-]{1,32}")
     tracking = data.get("tracking_number")
     if not isinstance(tracking, str) or not normalize_tracking_number(tracking) or len(tracking) > 64:
         raise ApiError(422, "invalid_shipment", "tracking_number must be a non-empty string (<= 64)")
+    carrier = data.get("carrier")
+    if carrier is None or carrier == "":
+        # never overrides an explicit carrier; only a format that fits one carrier alone counts
+        carrier = detect_carrier(tracking)
+        if carrier is None:
+            raise ApiError(422, "carrier_unknown",
+                           "carrier is missing and the tracking number's format does not identify one")
+    if not isinstance(carrier, str) or not _CARRIER_NAME.match(carrier.strip().lower()):
+        raise ApiError(422, "invalid_shipment", "carrier must match [a-z0-9_-]{1,32}")
     despatched = data.get("despatched_at")
     despatched_at = None
     if despatched is not None:

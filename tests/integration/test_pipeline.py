@@ -195,3 +195,14 @@ async def test_myparcel_and_ups_pushes_are_authenticated_and_stored(http: aiohtt
     mp, up = await eventually(stored, what="the MyParcel and UPS pushes")
     assert mp["status"] == "pre_transit"
     assert up["status"] == "delivered"
+
+
+async def test_registration_without_carrier_detects_it_from_the_number(http: aiohttp.ClientSession) -> None:
+    number = "1Z" + uuid.uuid4().hex[:16].upper()
+    async with http.post("/v1/shipments", json={"tracking_number": number, "order_number": "O-UPS"}) as resp:
+        assert resp.status == 202, await resp.text()
+        assert (await resp.json())["shipment_key"] == f"ups:{number}"
+    async with http.post("/v1/shipments", json={"tracking_number": "3SDEVC288882229"}) as resp:
+        assert resp.status == 422 and (await resp.json())["error"] == "carrier_unknown"
+    async with http.post("/v1/shipments", json={"carrier": "fleet", "tracking_number": number}) as resp:
+        assert (await resp.json())["shipment_key"] == f"fleet:{number}"  # explicit carrier wins
