@@ -37,10 +37,11 @@ FedEx rolls scans up (``HP`` "ready for recipient pickup" and ``OD`` "on vehicle
 
 Time. ``date`` is ISO 8601 with the scan's offset → ``TZ_GIVEN``. Without an offset (the real
 sample's ``PU`` at ``2024-08-15T00:00:00``) the wall time is read in the zone of the scan location
-(``region_zones`` by country + ``stateOrProvinceCode``, then the country) → ``TZ_LOCATION``, else
-in FedEx's home zone America/Chicago → ``TZ_HOME``; DST via ``base.localize``. As the note says, a
-value without offset or at midnight is date-only: ``attributes["date_only"] = True`` (the instant
-is that local midnight). ``dateAndTimes`` and the delivery windows stay raw text in attributes.
+(``mappings/regions.json``: ``region_zones`` by country + ``stateOrProvinceCode``, then the country)
+→ ``TZ_LOCATION``, else in FedEx's home zone America/Chicago → ``TZ_HOME``; DST via
+``base.localize``. As the note says, a value without offset or at midnight is date-only:
+``attributes["date_only"] = True`` (the instant is that local midnight). ``dateAndTimes`` and the
+delivery windows stay raw text in attributes.
 
 Event ids: FedEx scans have no id, so ``derive_event_id(carrier, number, occurred_at, code)`` with
 code ``eventType`` or ``eventType/exceptionCode`` (never location text).
@@ -56,7 +57,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import as_list, compact, iso_instant, load_json, obj, sub, text, tracking_number
+from carriers._util import as_list, compact, iso_instant, load_json, obj, sub, text, tracking_number, zone_for_location
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -66,13 +67,9 @@ from carriers.base import (
     load_mapping_file,
     localize,
     parse_code_table,
-    zone,
-    zone_for_country,
 )
 from schemas.events import (
     TZ_GIVEN,
-    TZ_HOME,
-    TZ_LOCATION,
     Location,
     TrackingEvent,
     derive_event_id,
@@ -92,8 +89,6 @@ class _Tables:
     derived: dict[str, CodeMapping]
     exceptions: dict[str, CodeMapping]
     informational: frozenset[str]
-    region_zones: dict[str, dict[str, str]]
-    country_zones: dict[str, str]
 
 
 @cache
@@ -103,7 +98,7 @@ def _tables() -> _Tables:
     info |= {f"derived:{c}" for c, row in data["derived_codes"].items() if row.get("informational")}
     return _Tables(
         parse_code_table(data["event_types"]), parse_code_table(data["derived_codes"]),
-        parse_code_table(data["exception_codes"]), frozenset(info), data["region_zones"], data["country_zones"],
+        parse_code_table(data["exception_codes"]), frozenset(info),
     )
 
 
@@ -131,18 +126,7 @@ def map_scan(event_type: str, derived_code: str = "", exception_code: str = "") 
 
 def location_zone(country: str, region: str = "") -> tuple[ZoneInfo, str]:
     """Zone for a wall time at a scan location → (zone, tz_source)."""
-    tables = _tables()
-    country, region = country.strip().upper(), region.strip().upper()
-    name = tables.region_zones.get(country, {}).get(region)
-    if name:
-        return zone(name), TZ_LOCATION
-    by_country = zone_for_country(country)
-    if by_country is not None:
-        return by_country, TZ_LOCATION
-    name = tables.country_zones.get(country)
-    if name:
-        return zone(name), TZ_LOCATION
-    return zone(HOME_ZONE), TZ_HOME
+    return zone_for_location(country, region, HOME_ZONE)
 
 
 def parse_timestamp(raw: str, country: str = "", region: str = "", what: str = "date") -> tuple[datetime, str, bool]:

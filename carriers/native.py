@@ -35,8 +35,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
+from carriers._util import load_json
 from carriers.base import ParseError, PayloadError
 from schemas.events import TZ_GIVEN, Location, TrackingEvent, derive_event_id, normalize_tracking_number
 from schemas.taxonomy import ALL_STATUSES, ALL_SUBSTATUSES
@@ -216,14 +215,7 @@ def validate_items(
 
 def load_items(payload: bytes) -> list[Any]:
     """The item list of a native body (a list or ``{"events": [...]}``); ``PayloadError`` otherwise."""
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
-    if not bytes(payload).strip():
-        raise PayloadError("empty payload")
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise PayloadError(f"not JSON: {exc}") from exc
+    body = load_json(payload)
     if isinstance(body, dict):
         if set(body) != {"events"}:
             raise PayloadError('an object body must be {"events": [...]}')

@@ -44,8 +44,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import orjson
-
+from carriers._util import compact, load_json, obj, text
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -104,16 +103,10 @@ def map_status_code(code: str) -> CodeMapping | None:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
-        return ""
-    return str(value).strip()
-
-
 def _clean(value: Any) -> str:
     """Text with PostNL sandbox placeholders (``"string"``, ``"{}"``) read as missing."""
-    text = _text(value)
-    return "" if text.lower() in _PLACEHOLDERS else text
+    cleaned = text(value)
+    return "" if cleaned.lower() in _PLACEHOLDERS else cleaned
 
 
 def _as_list(value: Any, what: str) -> list[Any]:
@@ -124,12 +117,6 @@ def _as_list(value: Any, what: str) -> list[Any]:
     if isinstance(value, list):
         return value
     raise PayloadError(f"{what} must be an object or a list, got {type(value).__name__}")
-
-
-def _obj(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{what} must be an object, got {type(value).__name__}")
-    return value
 
 
 def parse_timestamp(text: str) -> tuple[datetime, str]:
@@ -149,7 +136,7 @@ def parse_timestamp(text: str) -> tuple[datetime, str]:
 
 
 def _timestamp(entry: Mapping[str, Any], what: str) -> tuple[datetime, str, str]:
-    raw = _text(entry.get("TimeStamp") or entry.get("Timestamp"))
+    raw = text(entry.get("TimeStamp") or entry.get("Timestamp"))
     if not raw:
         raise PayloadError(f"{what}: missing TimeStamp")
     try:
@@ -159,16 +146,12 @@ def _timestamp(entry: Mapping[str, Any], what: str) -> tuple[datetime, str, str]
     return instant, source, raw
 
 
-def _compact(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if v not in (None, "", [], {})}
-
-
 def _shipment_attributes(shipment: Mapping[str, Any]) -> dict[str, Any]:
     raw_customer = shipment.get("Customer")
     customer: Mapping[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
     recipient: Mapping[str, Any] = {}
     for address in _as_list(shipment.get("Address"), "Address"):
-        if isinstance(address, dict) and _text(address.get("AddressType")) == "01":
+        if isinstance(address, dict) and text(address.get("AddressType")) == "01":
             recipient = address
             break
     attrs: dict[str, Any] = {
@@ -197,7 +180,7 @@ def _shipment_attributes(shipment: Mapping[str, Any]) -> dict[str, Any]:
                 attrs[key] = format_utc(parse_timestamp(raw)[0])
             except (PayloadError, ValueError, OverflowError):
                 pass  # an unreadable ETA is an extra, not a reason to drop the events
-    return _compact(attrs)
+    return compact(attrs)
 
 
 def _location(event: Mapping[str, Any]) -> Location | None:
@@ -213,7 +196,7 @@ def _location(event: Mapping[str, Any]) -> Location | None:
 def _status_event(
     number: str, entry: Mapping[str, Any], what: str, attrs: Mapping[str, Any], received_at: datetime
 ) -> TrackingEvent:
-    status_code = _text(entry.get("StatusCode"))
+    status_code = text(entry.get("StatusCode"))
     if not status_code:
         raise PayloadError(f"{what}: missing StatusCode")
     instant, tz_source, raw = _timestamp(entry, what)
@@ -221,11 +204,11 @@ def _status_event(
     mapping = found or UNMAPPED
     code = f"{STATUS_CODE_PREFIX}{status_code}"
     extra = dict(attrs)
-    extra.update(_compact({"mapping_layer": "status_code", "phase_code": _text(entry.get("PhaseCode"))}))
+    extra.update(compact({"mapping_layer": "status_code", "phase_code": text(entry.get("PhaseCode"))}))
     return TrackingEvent(
         event_id=derive_event_id(CARRIER, number, instant, code), carrier=CARRIER, tracking_number=number,
         status=mapping.status, substatus=mapping.substatus, code=code,
-        description=_text(entry.get("StatusDescription")), occurred_at=instant, local_time=raw,
+        description=text(entry.get("StatusDescription")), occurred_at=instant, local_time=raw,
         tz_source=tz_source, received_at=received_at, mapped=found is not None, source="poll",
         attributes=extra,
     )
@@ -237,7 +220,7 @@ def _status_rows(shipment: Mapping[str, Any], what: str) -> list[tuple[datetime,
     if isinstance(current, dict):
         rows.append((_timestamp(current, f"{what}.Status")[0], current))
     for index, old in enumerate(_as_list(shipment.get("OldStatus"), f"{what}.OldStatus")):
-        entry = _obj(old, f"{what}.OldStatus[{index}]")
+        entry = obj(old, f"{what}.OldStatus[{index}]")
         rows.append((_timestamp(entry, f"{what}.OldStatus[{index}]")[0], entry))
     return rows
 
@@ -253,7 +236,7 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
         events: list[TrackingEvent] = []
         seen: set[tuple[datetime, str]] = set()
         for position, (instant, entry) in enumerate(status_rows):
-            code = _text(entry.get("StatusCode"))
+            code = text(entry.get("StatusCode"))
             if (instant, code) in seen or (position > 0 and code == NOT_APPLICABLE):
                 continue
             seen.add((instant, code))
@@ -263,8 +246,8 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
     out: list[TrackingEvent] = []
     for index, raw in enumerate(raw_events):
         label = f"{what}.Event[{index}]"
-        event = _obj(raw, label)
-        code = _text(event.get("Code")).upper()
+        event = obj(raw, label)
+        code = text(event.get("Code")).upper()
         if not code:
             raise PayloadError(f"{label}: missing Code")
         instant, tz_source, local = _timestamp(event, label)
@@ -272,13 +255,13 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
         mapping = map_event_code(code)
         if mapping is None:
             for row_instant, row in status_rows:
-                status_code = _text(row.get("StatusCode"))
+                status_code = text(row.get("StatusCode"))
                 if row_instant == instant and status_code != NOT_APPLICABLE:
                     mapping = map_status_code(status_code)
                     if mapping is not None:
                         extra.update({"mapping_layer": "status_code", "status_code": status_code})
                         break
-        extra.update(_compact({
+        extra.update(compact({
             "route_code": _clean(event.get("RouteCode")),
             "route_name": _clean(event.get("RouteName")),
             "destination_location_code": _clean(event.get("DestinationLocationCode")),
@@ -287,12 +270,12 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
         out.append(TrackingEvent(
             event_id=derive_event_id(CARRIER, number, instant, code), carrier=CARRIER,
             tracking_number=number, status=final.status, substatus=final.substatus, code=code,
-            description=_text(event.get("Description")), occurred_at=instant, local_time=local,
+            description=text(event.get("Description")), occurred_at=instant, local_time=local,
             tz_source=tz_source, received_at=received_at, location=_location(event),
             mapped=mapping is not None, source="poll", attributes=extra,
         ))
     current = shipment.get("Status")
-    if isinstance(current, dict) and _text(current.get("StatusCode")) != NOT_APPLICABLE:
+    if isinstance(current, dict) and text(current.get("StatusCode")) != NOT_APPLICABLE:
         status_instant = _timestamp(current, f"{what}.Status")[0]
         if all(status_instant > event.occurred_at for event in out):
             out.insert(0, _status_event(number, current, f"{what}.Status", attrs, received_at))
@@ -306,7 +289,7 @@ def _status_response(wrapper: Mapping[str, Any], name: str, received_at: datetim
     events: list[TrackingEvent] = []
     for index, raw in enumerate(shipments):
         what = f"{name}.Shipment[{index}]"
-        events.extend(_shipment_events(_obj(raw, what), what, received_at))
+        events.extend(_shipment_events(obj(raw, what), what, received_at))
     return events
 
 
@@ -314,11 +297,11 @@ def _updated_shipments(items: list[Any], received_at: datetime) -> list[Tracking
     events: list[TrackingEvent] = []
     for index, raw in enumerate(items):
         what = f"updatedshipments[{index}]"
-        entry = _obj(raw, what)
+        entry = obj(raw, what)
         number = normalize_tracking_number(_clean(entry.get("Barcode")))
         if not number:
             raise PayloadError(f"{what}: missing tracking number (Barcode)")
-        status = _obj(entry.get("Status"), f"{what}.Status")
+        status = obj(entry.get("Status"), f"{what}.Status")
         attrs = _shipment_attributes(entry)
         events.append(_status_event(number, status, f"{what}.Status", attrs, received_at))
     return events
@@ -332,12 +315,12 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
         for item in _as_list(body[key], key) if not isinstance(body[key], str) else [body[key]]:
             if isinstance(item, dict):
                 parts.extend(
-                    _text(item.get(f)) for f in ("Code", "code", "ErrorNumber", "Description", "Message",
+                    text(item.get(f)) for f in ("Code", "code", "ErrorNumber", "Description", "Message",
                                                  "ErrorMsg", "message", "faultstring")
-                    if _text(item.get(f))
+                    if text(item.get(f))
                 )
             else:
-                parts.append(_text(item))
+                parts.append(text(item))
         message = " ".join(p for p in parts if p) or key
         lowered = message.lower()
         not_found = any(s in lowered for s in _NOT_FOUND_TEXTS)
@@ -348,21 +331,14 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one PostNL Shipping Status v2 response. See the module docstring."""
     try:
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
-        if not bytes(payload).strip():
-            raise PayloadError("empty payload")
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise PayloadError(f"not JSON: {exc}") from exc
+        body = load_json(payload)
         if isinstance(body, list):
             return _updated_shipments(body, received_at)
         if not isinstance(body, dict):
             raise PayloadError(f"payload must be an object or a list, got {type(body).__name__}")
         for name in ("CompleteStatus", "CurrentStatus"):
             if name in body:
-                return _status_response(_obj(body[name], name), name, received_at)
+                return _status_response(obj(body[name], name), name, received_at)
         error = _error(body)
         if error is not None:
             raise error

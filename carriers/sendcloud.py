@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from carriers._util import compact, header, obj, sub, text, tracking_number
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -61,7 +62,7 @@ from carriers.base import (
     load_mapping_file,
     parse_code_table,
 )
-from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id, normalize_tracking_number
+from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id
 
 CARRIER = "sendcloud"
 SIGNATURE_HEADER = "Sendcloud-Signature"
@@ -152,39 +153,6 @@ def _load(payload: bytes) -> Any:
         raise PayloadError(f"not JSON: {exc}") from exc
 
 
-def _obj(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{what} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _sub(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = body.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str:
-    """A scalar as text ("" for null / containers)."""
-    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
-        return ""
-    return str(value).strip()
-
-
-def _tracking_number(value: Any, what: str) -> str:
-    number = normalize_tracking_number(_text(value))
-    if not number:
-        raise PayloadError(f"missing tracking number ({what})")
-    return number
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == wanted and isinstance(value, str):
-            return value
-    return None
-
-
 def _epoch(value: Any) -> datetime | None:
     """A plausible epoch in ms (or s), else None. See the module docstring."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -197,40 +165,36 @@ def _epoch(value: Any) -> datetime | None:
 
 
 def _iso_utc(value: Any, what: str) -> datetime:
-    text = _text(value)
-    if not text:
+    raw = text(value)
+    if not raw:
         raise PayloadError(f"missing timestamp ({what})")
     try:
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        instant = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
     except ValueError as exc:
-        raise PayloadError(f"unreadable timestamp {text!r} ({what})") from exc
+        raise PayloadError(f"unreadable timestamp {raw!r} ({what})") from exc
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC)
-
-
-def _compact(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if v not in (None, "", [], {})}
 
 
 # --- shapes -------------------------------------------------------------------------------------
 
 
 def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEvent]:
-    action = _text(body.get("action"))
+    action = text(body.get("action"))
     if action != "parcel_status_changed":
         return []  # integration_* / return_created: nothing to track
-    parcel = _obj(body.get("parcel"), "parcel")
-    number = _tracking_number(parcel.get("tracking_number"), "parcel.tracking_number")
-    status = _obj(parcel.get("status"), "parcel.status")
+    parcel = obj(body.get("parcel"), "parcel")
+    number = tracking_number(parcel.get("tracking_number"), "parcel.tracking_number")
+    status = obj(parcel.get("status"), "parcel.status")
     raw_id = status.get("id")
     if isinstance(raw_id, str) and raw_id.strip().isdigit():
         raw_id = int(raw_id)
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, int)):
         raise PayloadError(f"parcel.status.id must be an integer, got {raw_id!r}")
-    message = _text(status.get("message"))
+    message = text(status.get("message"))
     mapping, mapped = map_status_id(raw_id, message)
-    code = _text(raw_id) or "none"
+    code = text(raw_id) or "none"
 
     field = "carrier_status_change_timestamp"
     occurred = _epoch(body.get(field))
@@ -244,46 +208,46 @@ def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEve
         # its id is derived from what the payload does say, so redeliveries still deduplicate.
         field = "received_at"
         occurred = received_at
-        material = "|".join((CARRIER, number, code, _text(parcel.get("id")), repr(body.get("timestamp")),
+        material = "|".join((CARRIER, number, code, text(parcel.get("id")), repr(body.get("timestamp")),
                              repr(body.get("carrier_status_change_timestamp"))))
         event_id = hashlib.sha256(material.encode()).hexdigest()[:32]
-    attrs = _compact({
-        "parcel_id": _text(parcel.get("id")),
-        "order_number": _text(parcel.get("order_number")),
-        "external_order_id": _text(parcel.get("external_order_id")),
-        "external_shipment_id": _text(parcel.get("external_shipment_id")),
-        "external_reference": _text(parcel.get("external_reference")),
-        "shipment_uuid": _text(parcel.get("shipment_uuid")),
-        "colli_uuid": _text(parcel.get("colli_uuid")),
-        "collo_nr": _text(parcel.get("collo_nr")),
-        "collo_count": _text(parcel.get("collo_count")),
-        "carrier_code": _text(_sub(parcel, "carrier").get("code")),
-        "shipping_method": _text(_sub(parcel, "shipment").get("name")),
-        "recipient_postcode": _text(parcel.get("postal_code")),
-        "recipient_city": _text(parcel.get("city")),
-        "recipient_country": _text(_sub(parcel, "country").get("iso_2")),
+    attrs = compact({
+        "parcel_id": text(parcel.get("id")),
+        "order_number": text(parcel.get("order_number")),
+        "external_order_id": text(parcel.get("external_order_id")),
+        "external_shipment_id": text(parcel.get("external_shipment_id")),
+        "external_reference": text(parcel.get("external_reference")),
+        "shipment_uuid": text(parcel.get("shipment_uuid")),
+        "colli_uuid": text(parcel.get("colli_uuid")),
+        "collo_nr": text(parcel.get("collo_nr")),
+        "collo_count": text(parcel.get("collo_count")),
+        "carrier_code": text(sub(parcel, "carrier").get("code")),
+        "shipping_method": text(sub(parcel, "shipment").get("name")),
+        "recipient_postcode": text(parcel.get("postal_code")),
+        "recipient_city": text(parcel.get("city")),
+        "recipient_country": text(sub(parcel, "country").get("iso_2")),
         "timestamp_field": field,
-        "webhook_timestamp": _text(body.get("timestamp")),
+        "webhook_timestamp": text(body.get("timestamp")),
     })
     return [TrackingEvent(
         event_id=event_id or derive_event_id(CARRIER, number, occurred, code),
         carrier=CARRIER, tracking_number=number, status=mapping.status, substatus=mapping.substatus,
         code=code, description=message, occurred_at=occurred,
-        local_time=_text(body.get(field)) if field != "received_at" else _text(body.get("timestamp")),
+        local_time=text(body.get(field)) if field != "received_at" else text(body.get("timestamp")),
         tz_source=TZ_GIVEN, received_at=received_at, mapped=mapped, source="webhook", attributes=attrs,
     )]
 
 
 def _v2_number(body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
-    given = _header(headers, TRACKING_NUMBER_HEADER) or _text(body.get("tracking_number"))
+    given = header(headers, TRACKING_NUMBER_HEADER) or text(body.get("tracking_number"))
     if not given:
         for field, param in (("carrier_tracking_url", "code"), ("sendcloud_tracking_url", "tracking_number")):
-            url = _text(body.get(field))
+            url = text(body.get(field))
             values = parse_qs(urlsplit(url).query).get(param) if url else None
             if values and values[0].strip():
                 given = values[0]
                 break
-    return _tracking_number(given, f"{TRACKING_NUMBER_HEADER} header or tracking URL")
+    return tracking_number(given, f"{TRACKING_NUMBER_HEADER} header or tracking URL")
 
 
 def _v2(body: Mapping[str, Any], headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
@@ -291,32 +255,32 @@ def _v2(body: Mapping[str, Any], headers: Mapping[str, str], received_at: dateti
     if not isinstance(statuses, list):
         raise PayloadError("statuses must be a list")
     number = _v2_number(body, headers)
-    base = _compact({
-        "parcel_id": _text(body.get("parcel_id")),
-        "carrier_code": _text(body.get("carrier_code")),
-        "expected_delivery_date": _text(body.get("expected_delivery_date")),
+    base = compact({
+        "parcel_id": text(body.get("parcel_id")),
+        "carrier_code": text(body.get("carrier_code")),
+        "expected_delivery_date": text(body.get("expected_delivery_date")),
         "is_return": body.get("is_return") if isinstance(body.get("is_return"), bool) else None,
     })
     events: list[TrackingEvent] = []
     for index, raw in enumerate(statuses):
-        entry = _obj(raw, f"statuses[{index}]")
-        slug = _text(entry.get("parent_status"))
+        entry = obj(raw, f"statuses[{index}]")
+        slug = text(entry.get("parent_status"))
         if not slug:
             raise PayloadError(f"statuses[{index}].parent_status missing")
-        message = _text(entry.get("carrier_message"))
-        local = _text(entry.get("carrier_update_timestamp"))
+        message = text(entry.get("carrier_message"))
+        local = text(entry.get("carrier_update_timestamp"))
         occurred = _iso_utc(local, f"statuses[{index}].carrier_update_timestamp")
         mapping, mapped = map_parent_status(slug, message)
-        history = _text(entry.get("parcel_status_history_id"))
+        history = text(entry.get("parcel_status_history_id"))
         if history:
             material = f"{CARRIER}|{number}|parcel_status_history|{history}"
             event_id = hashlib.sha256(material.encode()).hexdigest()[:32]
         else:
             event_id = derive_event_id(CARRIER, number, occurred, slug)
         attrs = dict(base)
-        attrs.update(_compact({
+        attrs.update(compact({
             "parcel_status_history_id": history,
-            "event_carrier_code": _text(entry.get("carrier_code")),
+            "event_carrier_code": text(entry.get("carrier_code")),
         }))
         events.append(TrackingEvent(
             event_id=event_id, carrier=CARRIER, tracking_number=number, status=mapping.status,
@@ -334,38 +298,38 @@ def _v3(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEvent]:
     numbers = body.get("tracking_numbers")
     if not isinstance(numbers, list) or not numbers:
         raise PayloadError("missing tracking number (tracking_numbers[0])")
-    first = _obj(numbers[0], "tracking_numbers[0]")
-    number = _tracking_number(first.get("tracking_number"), "tracking_numbers[0].tracking_number")
-    details = _sub(body, "details")
-    to_address = _sub(body, "to_address")
-    base = _compact({
-        "source_id": _text(body.get("source_id")),
-        "carrier_code": _text(first.get("carrier_code")),
-        "expected_delivery_date": _text(details.get("expected_delivery_date")),
-        "recipient_postcode": _text(to_address.get("postal_code")),
-        "recipient_country": _text(to_address.get("country_code")),
+    first = obj(numbers[0], "tracking_numbers[0]")
+    number = tracking_number(first.get("tracking_number"), "tracking_numbers[0].tracking_number")
+    details = sub(body, "details")
+    to_address = sub(body, "to_address")
+    base = compact({
+        "source_id": text(body.get("source_id")),
+        "carrier_code": text(first.get("carrier_code")),
+        "expected_delivery_date": text(details.get("expected_delivery_date")),
+        "recipient_postcode": text(to_address.get("postal_code")),
+        "recipient_country": text(to_address.get("country_code")),
     })
     events: list[TrackingEvent] = []
     for index, raw in enumerate(raw_events):
-        entry = _obj(raw, f"events[{index}]")
-        code = _text(entry.get("status_code"))
+        entry = obj(raw, f"events[{index}]")
+        code = text(entry.get("status_code"))
         if not code:
             raise PayloadError(f"events[{index}].status_code missing")
-        local = _text(entry.get("event_at"))
+        local = text(entry.get("event_at"))
         occurred = _iso_utc(local, f"events[{index}].event_at")
-        sub = _text(entry.get("sub_status_code"))
+        sub_code = text(entry.get("sub_status_code"))
         mapping, mapped = map_v3_status(code)
-        id_code = code if sub in ("", "none") else f"{code}/{sub}"
+        id_code = code if sub_code in ("", "none") else f"{code}/{sub_code}"
         attrs = dict(base)
-        attrs.update(_compact({
-            "sub_status_code": sub,
-            "status_type": _text(entry.get("status_type")),
-            "event_type": _text(entry.get("event_type")),
+        attrs.update(compact({
+            "sub_status_code": sub_code,
+            "status_type": text(entry.get("status_type")),
+            "event_type": text(entry.get("event_type")),
         }))
         events.append(TrackingEvent(
             event_id=derive_event_id(CARRIER, number, occurred, id_code), carrier=CARRIER,
             tracking_number=number, status=mapping.status, substatus=mapping.substatus, code=code,
-            description=_text(entry.get("status_description")), occurred_at=occurred, local_time=local,
+            description=text(entry.get("status_description")), occurred_at=occurred, local_time=local,
             tz_source=TZ_GIVEN, received_at=received_at, mapped=mapped, source="poll", attributes=attrs,
         ))
     return events
@@ -374,14 +338,14 @@ def _v3(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEvent]:
 def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
     if "error" in body and isinstance(body["error"], dict | str):
         err = body["error"]
-        code = _text(err.get("code")) if isinstance(err, dict) else ""
-        message = _text(err.get("message")) if isinstance(err, dict) else _text(err)
+        code = text(err.get("code")) if isinstance(err, dict) else ""
+        message = text(err.get("message")) if isinstance(err, dict) else text(err)
     elif "errors" in body and isinstance(body["errors"], list) and "events" not in body:
         parts = [e for e in body["errors"] if isinstance(e, dict)]
-        code = ",".join(_text(e.get("status")) or _text(e.get("code")) for e in parts)
-        message = "; ".join(_text(e.get("detail")) or _text(e.get("message")) for e in parts)
+        code = ",".join(text(e.get("status")) or text(e.get("code")) for e in parts)
+        message = "; ".join(text(e.get("detail")) or text(e.get("message")) for e in parts)
     elif set(body) == {"detail"}:
-        code, message = "", _text(body["detail"]) or str(body["detail"])
+        code, message = "", text(body["detail"]) or str(body["detail"])
     else:
         return None
     lowered = message.lower()
@@ -392,7 +356,7 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one Sendcloud payload (webhook, v2 or v3 tracking). See the module docstring."""
     try:
-        body = _obj(_load(payload), "payload")
+        body = obj(_load(payload), "payload")
         error = _error(body)
         if error is not None:
             raise error

@@ -28,8 +28,8 @@ photo), and any type ``U`` activity, change no status: ``unknown`` with
 
 Time. Poll: ``gmtDate`` + ``gmtTime`` when present (``gmtTime`` as ``74700`` or ``13:15:59``) →
 ``TZ_GIVEN``; else ``date`` + ``time`` with ``gmtOffset``; else the local wall time in the zone of
-the activity's address (``region_zones`` by country + ``stateProvince``, then the country) →
-``TZ_LOCATION``, or UPS's home zone America/New_York → ``TZ_HOME``. Webhook: ``gmtActivityDate`` +
+the activity's address (``mappings/regions.json``: ``region_zones`` by country + ``stateProvince``,
+then the country) → ``TZ_LOCATION``, or UPS's home zone America/New_York → ``TZ_HOME``. Webhook: ``gmtActivityDate`` +
 ``gmtActivityTime``, else local + ``gmtOffset`` (``-04.00``, with a dot), else the location rule.
 ``local_time`` is the local ``"YYYYMMDD HHMMSS"`` text (the GMT text when no local one is sent).
 
@@ -51,7 +51,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import as_list, compact, header, load_json, obj, sub, text, tracking_number
+from carriers._util import as_list, compact, header, load_json, obj, sub, text, tracking_number, zone_for_location
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -62,13 +62,9 @@ from carriers.base import (
     load_mapping_file,
     localize,
     parse_code_table,
-    zone,
-    zone_for_country,
 )
 from schemas.events import (
     TZ_GIVEN,
-    TZ_HOME,
-    TZ_LOCATION,
     Location,
     TrackingEvent,
     derive_event_id,
@@ -112,8 +108,6 @@ class _Tables:
     activity_codes: dict[str, CodeMapping]
     types: dict[str, CodeMapping]
     informational: frozenset[str]
-    region_zones: dict[str, dict[str, str]]
-    country_zones: dict[str, str]
 
 
 @cache
@@ -123,7 +117,7 @@ def _tables() -> _Tables:
     info |= {f"type:{c}" for c, row in data["activity_types"].items() if row.get("informational")}
     return _Tables(
         parse_code_table(data["status_codes"]), parse_code_table(data["activity_codes"]),
-        parse_code_table(data["activity_types"]), frozenset(info), data["region_zones"], data["country_zones"],
+        parse_code_table(data["activity_types"]), frozenset(info),
     )
 
 
@@ -165,18 +159,7 @@ def map_activity(
 
 def location_zone(country: str, region: str = "") -> tuple[ZoneInfo, str]:
     """Zone for a local wall time at an activity location → (zone, tz_source)."""
-    tables = _tables()
-    country, region = country.strip().upper(), region.strip().upper()
-    name = tables.region_zones.get(country, {}).get(region)
-    if name:
-        return zone(name), TZ_LOCATION
-    by_country = zone_for_country(country)
-    if by_country is not None:
-        return by_country, TZ_LOCATION
-    name = tables.country_zones.get(country)
-    if name:
-        return zone(name), TZ_LOCATION
-    return zone(HOME_ZONE), TZ_HOME
+    return zone_for_location(country, region, HOME_ZONE)
 
 
 def parse_offset(raw: str) -> timezone | None:

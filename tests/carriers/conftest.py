@@ -6,22 +6,16 @@ Sample payloads live outside the repository, in ``shared/carriers/samples`` besi
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import strategies as st
 
-RECEIVED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+from tests.carriers.properties import RECEIVED, Mutator, shared_samples_dir
 
-
-def shared_samples_dir() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    return shared / "carriers" / "samples"
+RECEIVED_AT = RECEIVED
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +44,6 @@ JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
 @pytest.fixture(scope="session")
 def json_values() -> st.SearchStrategy[Any]:
     return JSON_VALUES
-
-
-Mutator = Callable[[st.DataObject, Any], Any]
 
 
 def _mutate(data: st.DataObject, value: Any) -> Any:

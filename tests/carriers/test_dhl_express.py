@@ -3,10 +3,8 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,20 +14,22 @@ from hypothesis import strategies as st
 from carriers import dhl_express
 from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_document_test,
+    arbitrary_json_test,
+    as_payload,
+    assert_prefixes_raise,
+    carrier_samples,
+    check_instant,
+    cuts,
+    json_loader,
+    utc,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples"
-    if not (path / "dhl_express").is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-ROOT = _samples()
-SAMPLES = ROOT / "dhl_express"
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("dhl_express")
+ROOT = SAMPLES.parent
 MYDHL = "mydhl-api-tracking-response-doc-example.json"
 DELIVERED_2009 = "xmlpi-tracking-response-delivered-2009.xml"
 PICKED_UP = "xmlpi-tracking-response-picked-up.xml"
@@ -62,16 +62,10 @@ SUBSTATUS: dict[str, str | None] = {
 
 
 def parse(payload: bytes | Any) -> list[TrackingEvent]:
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return dhl_express.parse(raw, {}, RECEIVED)
+    return dhl_express.parse(as_payload(payload), {}, RECEIVED)
 
 
-def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
-
-
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 def _mydhl_event(date: str, time: str, area: str, description: str, code: str = "AF", **extra: Any) -> Any:
@@ -339,18 +333,10 @@ def test_malformed_payloads(payload: bytes) -> None:
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes()
     end = payload.rindex(b"Response>") if name.endswith(".xml") else len(payload) - 2  # before a trailing comment
-    for cut in range(1, end, max(1, len(payload) // 60)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 60, end=end))
 
 
-@settings(max_examples=200, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=200)
 
 
 XMLISH = st.recursive(
@@ -364,23 +350,12 @@ XMLISH = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(body=XMLISH)
-def test_xmlish_text_only_raises_parse_errors(body: str) -> None:
-    try:
-        events = parse(body.encode())
-    except ParseError:
-        return
-    assert all(e.occurred_at.tzinfo is not None for e in events)
+test_xmlish_text_only_raises_parse_errors = arbitrary_document_test(
+    parse, XMLISH, max_examples=200, check=check_instant
+)
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(data: st.DataObject, json_values: st.SearchStrategy[Any]) -> None:
-    try:
-        parse(json.dumps(data.draw(json_values)).encode())
-    except ParseError:
-        pass
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_examples=200)
 
 
 @settings(max_examples=200, deadline=None)

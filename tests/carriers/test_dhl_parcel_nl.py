@@ -3,33 +3,29 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from carriers import dhl_parcel_nl
-from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import ALL_SUBSTATUSES
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_json_test,
+    as_payload,
+    assert_prefixes_raise,
+    carrier_samples,
+    cuts,
+    json_loader,
+    mutated_samples_test,
+    utc,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "dhl_parcel_nl"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("dhl_parcel_nl")
 UNIFIED = "unified-tracking-api-shipments-response-doc-example.json"
 NOT_FOUND = "unified-tracking-api-not-found-response.json"
 CSV_NAME = "dhl-unified-status-codes-parcel-nl.csv"
@@ -187,16 +183,10 @@ SUBSTATUS_SPOT_CHECKS: dict[str, str | None] = {
 
 
 def parse(payload: bytes | Any, headers: dict[str, str] | None = None) -> list[TrackingEvent]:
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return dhl_parcel_nl.parse(raw, headers or {}, RECEIVED)
+    return dhl_parcel_nl.parse(as_payload(payload), headers or {}, RECEIVED)
 
 
-def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0, us: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, s, us, tzinfo=UTC)
-
-
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 # Native track-trace answer, built from the documented field names (no public real sample exists);
@@ -520,38 +510,19 @@ def test_malformed_payloads(payload: bytes) -> None:
 @pytest.mark.parametrize("name", [UNIFIED, NOT_FOUND, "native"])
 def test_truncated_samples(name: str) -> None:
     payload = json.dumps(NATIVE).encode() if name == "native" else (SAMPLES / name).read_bytes()
-    for cut in range(1, len(payload) - 2, max(1, len(payload) // 60)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 60, end=len(payload) - 2))
 
 
-@settings(max_examples=200, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=200)
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(data: st.DataObject, json_values: st.SearchStrategy[Any]) -> None:
-    try:
-        parse(json.dumps(data.draw(json_values)).encode())
-    except ParseError:
-        pass
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_examples=200)
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data(), name=st.sampled_from([UNIFIED, "native"]))
-def test_mutated_payloads_only_raise_parse_errors(
-    data: st.DataObject, name: str, mutate: Callable[[st.DataObject, Any], Any]
-) -> None:
-    base = copy.deepcopy(NATIVE) if name == "native" else _load(name)
-    try:
-        events = parse(json.dumps(mutate(data, base)).encode())
-    except ParseError:
-        return
-    for event in events:
-        assert event.occurred_at.tzinfo is not None and event.tracking_number
+def _base(name: str) -> Any:
+    return copy.deepcopy(NATIVE) if name == "native" else _load(name)
+
+
+test_mutated_payloads_only_raise_parse_errors = mutated_samples_test(
+    parse, _base, [UNIFIED, "native"], max_examples=200
+)

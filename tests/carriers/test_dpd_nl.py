@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -13,19 +11,20 @@ from hypothesis import strategies as st
 from carriers import dpd_nl
 from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
 from schemas.events import TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_document_test,
+    assert_prefixes_raise,
+    carrier_samples,
+    check_instant,
+    cuts,
+    mutated_xml_test,
+    utc,
+    xml_documents,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "dpd_nl"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("dpd_nl")
 RESPONSE = "parcellifecycle-getTrackingData-response.xml"
 REQUEST = "parcellifecycle-getTrackingData-request.xml"
 FAULT = "parcellifecycle-fault-response.xml"
@@ -54,10 +53,6 @@ PUSH_EXPECTED: dict[str, str] = {
 
 def parse(payload: bytes, headers: dict[str, str] | None = None) -> list[TrackingEvent]:
     return dpd_nl.parse(payload, HEADERS if headers is None else headers, RECEIVED)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def _status_info(
@@ -402,9 +397,7 @@ def test_non_bytes_payload() -> None:
 @pytest.mark.parametrize("name", [RESPONSE, FAULT, REQUEST])
 def test_truncated_xml_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes().strip()
-    for cut in range(1, len(payload), max(1, len(payload) // 60)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 60))
 
 
 def test_truncated_push_only_yields_events_or_payload_errors() -> None:
@@ -421,34 +414,16 @@ _TAGS = ["trackingresult", "statusInfo", "shipmentInfo", "status", "date", "cont
          "statusHasBeenReached", "isCurrentStatus", "description", "Fault", "errorCode", "Body", "Envelope"]
 
 
-@st.composite
-def _xml(draw: st.DrawFn, depth: int = 0) -> str:
-    tag = draw(st.sampled_from(_TAGS))
-    if depth >= 3 or draw(st.booleans()):
-        body = draw(st.sampled_from(["", "true", "false", "Courier", "8/17/2021 7:11:26 PM", "X (BE)"])
-                    | st.text(alphabet="abc09 /:()<>&", max_size=12))
-        return f"<{tag}>{body.replace('&', '&amp;').replace('<', '&lt;')}</{tag}>"
-    inner = "".join(draw(st.lists(_xml(depth + 1), max_size=3)))
-    return f"<{tag}>{inner}</{tag}>"
+_LEAVES = (st.sampled_from(["", "true", "false", "Courier", "8/17/2021 7:11:26 PM", "X (BE)"])
+           | st.text(alphabet="abc09 /:()<>&", max_size=12))
 
 
-@settings(max_examples=150, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=150)
 
 
-@settings(max_examples=150, deadline=None)
-@given(document=_xml())
-def test_arbitrary_xml_only_raises_parse_errors(document: str) -> None:
-    try:
-        events = parse(document.encode())
-    except ParseError:
-        return
-    assert all(e.occurred_at.tzinfo is not None for e in events)
+test_arbitrary_xml_only_raises_parse_errors = arbitrary_document_test(
+    parse, xml_documents(_TAGS, _LEAVES), max_examples=150, check=check_instant
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -464,19 +439,10 @@ def test_arbitrary_push_queries_only_raise_parse_errors(fields: dict[str, str]) 
     assert len(events) == 1 and events[0].tracking_number
 
 
-@settings(max_examples=150, deadline=None)
-@given(data=st.data())
-def test_mutated_sample_only_raises_parse_errors(data: st.DataObject) -> None:
-    root = ET.fromstring((SAMPLES / RESPONSE).read_bytes())
-    nodes = list(root.iter())
-    for _ in range(data.draw(st.integers(1, 4), label="mutations")):
-        node = data.draw(st.sampled_from(nodes), label="node")
-        if data.draw(st.booleans(), label="clear children") and len(node):
-            node.remove(node[data.draw(st.integers(0, len(node) - 1), label="child")])
-        else:
-            node.text = data.draw(st.text(max_size=20), label="text")
-    try:
-        events = parse(ET.tostring(root))
-    except ParseError:
-        return
-    assert all(e.tracking_number == NUMBER and e.occurred_at.tzinfo is not None for e in events)
+def _check_mutated(event: TrackingEvent) -> None:
+    assert event.tracking_number == NUMBER and event.occurred_at.tzinfo is not None
+
+
+test_mutated_sample_only_raises_parse_errors = mutated_xml_test(
+    parse, SAMPLES / RESPONSE, max_examples=150, text_size=20, check=_check_mutated
+)

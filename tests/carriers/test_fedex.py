@@ -1,34 +1,29 @@
 from __future__ import annotations
 
-import copy
-import json
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carriers import fedex
-from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import ALL_STATUSES
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_json_test,
+    as_payload,
+    assert_prefixes_raise,
+    carrier_samples,
+    cuts,
+    json_loader,
+    mutated_samples_test,
+    utc,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "fedex"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("fedex")
 TWO_RESULTS = "track-v1-response-two-trackresults-same-number.json"
 MIXED = "track-v1-response-delivered-mixed-offsets.json"
 DOC = "track-v1-response-api-doc-example.json"
@@ -62,17 +57,11 @@ EXPECTED_EXCEPTIONS: dict[tuple[str, str], tuple[str, str | None]] = {
 }
 
 
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 def parse(payload: bytes | Any) -> list[TrackingEvent]:
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return fedex.parse(raw, {}, RECEIVED)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    return fedex.parse(as_payload(payload), {}, RECEIVED)
 
 
 def _response(*scans: dict[str, Any], number: str = "123456789012") -> dict[str, Any]:
@@ -403,41 +392,26 @@ def test_non_bytes_payload() -> None:
 @pytest.mark.parametrize("name", [*EVENT_SAMPLES, ERROR])
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes()
-    for cut in range(1, len(payload) - 2, max(1, len(payload) // 40)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 40, end=len(payload) - 2))
 
 
-@settings(max_examples=150, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=150)
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(data: st.DataObject, json_values: st.SearchStrategy[Any]) -> None:
-    value = data.draw(json_values)
+def _wrap(data: st.DataObject, value: Any) -> Any:
     if data.draw(st.booleans()):
-        value = {"output": {"completeTrackResults": value}}
-    try:
-        parse(json.dumps(value).encode())
-    except ParseError:
-        pass
+        return {"output": {"completeTrackResults": value}}
+    return value
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data(), name=st.sampled_from(EVENT_SAMPLES))
-def test_mutated_samples_only_raise_parse_errors(
-    data: st.DataObject, name: str, mutate: Callable[[st.DataObject, Any], Any]
-) -> None:
-    try:
-        events = parse(json.dumps(mutate(data, copy.deepcopy(_load(name)))).encode())
-    except ParseError:
-        return
-    for event in events:
-        assert event.occurred_at.tzinfo is not None and event.occurred_at.utcoffset() is not None
-        assert event.tracking_number and event.code
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_examples=200, wrap=_wrap)
+
+
+def _check(event: TrackingEvent) -> None:
+    assert event.occurred_at.tzinfo is not None and event.occurred_at.utcoffset() is not None
+    assert event.tracking_number and event.code
+
+
+test_mutated_samples_only_raise_parse_errors = mutated_samples_test(
+    parse, _load, EVENT_SAMPLES, max_examples=200, check=_check
+)

@@ -1,32 +1,28 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carriers import gls_nl
-from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_json_test,
+    assert_prefixes_raise,
+    carrier_samples,
+    check_event,
+    cuts,
+    json_loader,
+    mutated_samples_test,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "gls_nl"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("gls_nl")
 V1 = "track-and-trace-v1-simple-trackids-response.json"
 NOT_FOUND = "track-and-trace-v1-not-found-response.json"
 RSTT = "public-tracking-rstt001-delivered.json"
@@ -63,8 +59,7 @@ def parse(payload: bytes) -> list[TrackingEvent]:
     return gls_nl.parse(payload, {}, RECEIVED)
 
 
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 def _event(code: str, when: str = "2024-10-07T10:46:14+0200", country: str = "NL", city: str = "Utrecht",
@@ -431,41 +426,24 @@ def test_malformed_payloads(payload: bytes) -> None:
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes().rstrip()
-    for cut in [*range(1, len(payload), max(1, len(payload) // 40)), len(payload) - 1]:
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, [*cuts(payload, 40), len(payload) - 1])
 
 
-@settings(max_examples=150, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=150)
 
 
-@settings(max_examples=150, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(data: st.DataObject, json_values: st.SearchStrategy[Any]) -> None:
-    value = data.draw(json_values)
-    wrapped = data.draw(st.sampled_from([value, {"parcels": value}, {"tuStatus": value}]))
-    try:
-        parse(json.dumps(wrapped).encode())
-    except ParseError:
-        pass
+def _wrap(data: st.DataObject, value: Any) -> Any:
+    return data.draw(st.sampled_from([value, {"parcels": value}, {"tuStatus": value}]))
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data(), name=st.sampled_from(SAMPLE_NAMES))
-def test_mutated_samples_only_raise_parse_errors(
-    data: st.DataObject, name: str, mutate: Callable[[st.DataObject, Any], Any]
-) -> None:
-    try:
-        events = parse(json.dumps(mutate(data, _load(name))).encode())
-    except ParseError:
-        return
-    for event in events:
-        assert event.occurred_at.tzinfo is not None
-        assert event.tracking_number
-        assert event.status
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_examples=150, wrap=_wrap)
+
+
+def _check(event: TrackingEvent) -> None:
+    check_event(event)
+    assert event.status
+
+
+test_mutated_samples_only_raise_parse_errors = mutated_samples_test(
+    parse, _load, SAMPLE_NAMES, max_examples=200, check=_check
+)

@@ -3,10 +3,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,19 +13,17 @@ from hypothesis import strategies as st
 from carriers import myparcel
 from carriers.base import CarrierErrorResponse, ParseError, PayloadError, SignatureError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, Location, TrackingEvent
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    assert_prefixes_raise,
+    carrier_samples,
+    cuts,
+    json_loader,
+    mutated_samples_test,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "myparcel"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("myparcel")
 WEBHOOK = "webhook-shipment_status_change-notification-doc-example.json"
 TRACKTRACES = "tracktraces-response-doc-example.json"
 SAMPLE_NAMES = [WEBHOOK, TRACKTRACES]
@@ -58,8 +53,7 @@ def parse(payload: bytes, headers: dict[str, str] | None = None, received: datet
     return myparcel.parse(payload, headers or {}, received)
 
 
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 def _hook(status: Any, barcode: str | None = "3SMYPA749883621", shipment_id: Any = 25482412) -> dict[str, Any]:
@@ -381,18 +375,10 @@ def test_malformed_payloads(payload: bytes) -> None:
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes().rstrip()
-    for cut in [*range(1, len(payload), max(1, len(payload) // 40)), len(payload) - 1]:
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, [*cuts(payload, 40), len(payload) - 1])
 
 
-@settings(max_examples=150, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=150)
 
 
 @settings(max_examples=150, deadline=None)
@@ -407,18 +393,7 @@ def test_arbitrary_json_only_raises_parse_errors(data: st.DataObject, json_value
         pass
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data(), name=st.sampled_from(SAMPLE_NAMES))
-def test_mutated_samples_only_raise_parse_errors(
-    data: st.DataObject, name: str, mutate: Callable[[st.DataObject, Any], Any]
-) -> None:
-    try:
-        events = parse(json.dumps(mutate(data, _load(name))).encode())
-    except ParseError:
-        return
-    for event in events:
-        assert event.occurred_at.tzinfo is not None
-        assert event.tracking_number
+test_mutated_samples_only_raise_parse_errors = mutated_samples_test(parse, _load, SAMPLE_NAMES, max_examples=200)
 
 
 # --- webhook authentication ---------------------------------------------------------------------

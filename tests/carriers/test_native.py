@@ -9,11 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carriers import native
-from carriers.base import ParseError, PayloadError
+from carriers.base import PayloadError
 from schemas.events import TZ_GIVEN, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import Status
-
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+from tests.carriers.properties import RECEIVED, arbitrary_bytes_test, arbitrary_json_test
 
 
 def item(**overrides: Any) -> dict[str, Any]:
@@ -145,24 +144,14 @@ def test_empty_batch_is_valid() -> None:
     assert parse([]) == []
 
 
-@settings(max_examples=200, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        native.parse(payload, {}, RECEIVED)
-    except ParseError:
-        pass
+def _parse_raw(payload: bytes) -> list[TrackingEvent]:
+    return native.parse(payload, {}, RECEIVED)
 
 
-@settings(max_examples=300, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(
-    data: st.DataObject, json_values: st.SearchStrategy[Any]
-) -> None:
-    try:
-        native.parse(json.dumps(data.draw(json_values)).encode(), {}, RECEIVED)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(_parse_raw, max_examples=200)
+
+
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(_parse_raw, max_examples=300)
 
 
 _FIELD_VALUES: st.SearchStrategy[Any] = (

@@ -1,33 +1,28 @@
 from __future__ import annotations
 
 import csv
-import json
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from carriers import postnl
-from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, Location, TrackingEvent, derive_event_id
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_json_test,
+    as_payload,
+    assert_prefixes_raise,
+    carrier_samples,
+    cuts,
+    json_loader,
+    mutated_samples_test,
+    utc,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "postnl"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("postnl")
 OUT_FOR_DELIVERY = "shippingstatus-v2-status-response-out-for-delivery.json"
 COMPLETE = "shippingstatus-v2-complete-status-response.json"
 UPDATED = "shippingstatus-v2-updatedshipments-response.json"
@@ -91,19 +86,11 @@ def expected_event_status(code: str, option: str) -> str:
     return BY_STATUS[option]
 
 
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 def parse(payload: bytes | Any) -> list[TrackingEvent]:
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return postnl.parse(raw, {}, RECEIVED)
-
-
-def utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
-) -> datetime:
-    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+    return postnl.parse(as_payload(payload), {}, RECEIVED)
 
 
 # --- samples ------------------------------------------------------------------------------------
@@ -350,40 +337,15 @@ def test_malformed_payloads(payload: bytes) -> None:
 @pytest.mark.parametrize("name", [OUT_FOR_DELIVERY, COMPLETE, UPDATED])
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes()
-    for cut in range(1, len(payload) - 2, max(1, len(payload) // 40)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 40, end=len(payload) - 2))
 
 
-@settings(max_examples=200, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=200)
 
 
-@settings(max_examples=300, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(
-    data: st.DataObject, json_values: st.SearchStrategy[Any]
-) -> None:
-    try:
-        parse(json.dumps(data.draw(json_values)).encode())
-    except ParseError:
-        pass
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_examples=300)
 
 
-@settings(max_examples=400, deadline=None)
-@given(data=st.data(), name=st.sampled_from([OUT_FOR_DELIVERY, COMPLETE, UPDATED]))
-def test_mutated_samples_only_raise_parse_errors(
-    data: st.DataObject, name: str, mutate: Callable[[st.DataObject, Any], Any]
-) -> None:
-    try:
-        events = parse(json.dumps(mutate(data, _load(name))).encode())
-    except ParseError:
-        return
-    for event in events:
-        assert event.occurred_at.tzinfo is not None
-        assert event.tracking_number
+test_mutated_samples_only_raise_parse_errors = mutated_samples_test(
+    parse, _load, [OUT_FOR_DELIVERY, COMPLETE, UPDATED], max_examples=400
+)

@@ -2,32 +2,26 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from carriers import sendcloud
-from carriers.base import CarrierErrorResponse, ParseError, PayloadError, SignatureError
+from carriers.base import CarrierErrorResponse, PayloadError, SignatureError
 from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_json_test,
+    assert_prefixes_raise,
+    carrier_samples,
+    cuts,
+    json_loader,
+    mutated_samples_test,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "sendcloud"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("sendcloud")
 SAMPLE_NAMES = [
     "webhook-parcel_status_changed-raw-body.json",
     "tracking-v2-response-doc-example.json",
@@ -55,8 +49,7 @@ def _csv_rows() -> list[dict[str, str]]:
 CSV_ROWS = _csv_rows()
 
 
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 def _webhook(status_id: int | None, message: str, **top: Any) -> bytes:
@@ -308,43 +301,16 @@ def test_malformed_payloads(payload: bytes) -> None:
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes()
-    for cut in range(1, len(payload), max(1, len(payload) // 40)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 40))
 
 
-@settings(max_examples=200, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=200)
 
 
-@settings(max_examples=300, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(
-    data: st.DataObject, json_values: st.SearchStrategy[Any]
-) -> None:
-    try:
-        parse(json.dumps(data.draw(json_values)).encode())
-    except ParseError:
-        pass
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_examples=300)
 
 
-@settings(max_examples=400, deadline=None)
-@given(data=st.data(), name=st.sampled_from(SAMPLE_NAMES))
-def test_mutated_samples_only_raise_parse_errors(
-    data: st.DataObject, name: str, mutate: Callable[[st.DataObject, Any], Any]
-) -> None:
-    try:
-        events = parse(json.dumps(mutate(data, _load(name))).encode())
-    except ParseError:
-        return
-    for event in events:
-        assert event.occurred_at.tzinfo is not None
-        assert event.tracking_number
+test_mutated_samples_only_raise_parse_errors = mutated_samples_test(parse, _load, SAMPLE_NAMES, max_examples=400)
 
 
 # --- signature ----------------------------------------------------------------------------------

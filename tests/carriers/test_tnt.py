@@ -1,30 +1,26 @@
 from __future__ import annotations
 
-import os
-import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carriers import tnt
-from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
 from schemas.events import TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_document_test,
+    assert_prefixes_raise,
+    carrier_samples,
+    cuts,
+    mutated_xml_test,
+    utc,
+    xml_documents,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "tnt"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("tnt")
 RESPONSE = "expressconnect-track-response-v3.1.xml"
 ERROR = "expressconnect-track-error-response.xml"
 REQUEST = "expressconnect-track-request-v3.1.xml"
@@ -45,10 +41,6 @@ DEPOT_EXPECTED: dict[str, tuple[str, str]] = {
 
 def parse(payload: bytes) -> list[TrackingEvent]:
     return tnt.parse(payload, {}, RECEIVED)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def _status(code: str, date: str = "20210204", time: str = "0841", depot: str = "BA4", name: str = "Bradford",
@@ -328,9 +320,7 @@ def test_non_bytes_payload() -> None:
 @pytest.mark.parametrize("name", [RESPONSE, ERROR, REQUEST])
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes().strip()
-    for cut in range(1, len(payload), max(1, len(payload) // 60)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 60))
 
 
 _TAGS = ["TrackResponse", "Consignment", "ConsignmentNumber", "SummaryCode", "StatusData", "StatusCode",
@@ -338,48 +328,18 @@ _TAGS = ["TrackResponse", "Consignment", "ConsignmentNumber", "SummaryCode", "St
          "DeliveryDate", "DeliveryTime", "DestinationCountry", "CountryCode"]
 
 
-@st.composite
-def _xml(draw: st.DrawFn, depth: int = 0) -> str:
-    tag = draw(st.sampled_from(_TAGS))
-    if depth >= 3 or draw(st.booleans()):
-        body = draw(st.sampled_from(["", "OK", "DEL", "CNF", "20210204", "0841", "BA4", "123", "AU"])
-                    | st.text(alphabet="abc09 <>&", max_size=10))
-        return f"<{tag}>{body.replace('&', '&amp;').replace('<', '&lt;')}</{tag}>"
-    return f"<{tag}>{''.join(draw(st.lists(_xml(depth + 1), max_size=3)))}</{tag}>"
+_LEAVES = (st.sampled_from(["", "OK", "DEL", "CNF", "20210204", "0841", "BA4", "123", "AU"])
+           | st.text(alphabet="abc09 <>&", max_size=10))
 
 
-@settings(max_examples=150, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=150)
 
 
-@settings(max_examples=200, deadline=None)
-@given(document=_xml())
-def test_arbitrary_xml_only_raises_parse_errors(document: str) -> None:
-    try:
-        events = parse(document.encode())
-    except ParseError:
-        return
-    assert all(e.occurred_at.tzinfo is not None and e.tracking_number for e in events)
+test_arbitrary_xml_only_raises_parse_errors = arbitrary_document_test(
+    parse, xml_documents(_TAGS, _LEAVES), max_examples=200
+)
 
 
-@settings(max_examples=150, deadline=None)
-@given(data=st.data())
-def test_mutated_sample_only_raises_parse_errors(data: st.DataObject) -> None:
-    root = ET.fromstring((SAMPLES / RESPONSE).read_bytes())
-    nodes = list(root.iter())
-    for _ in range(data.draw(st.integers(1, 4), label="mutations")):
-        node = data.draw(st.sampled_from(nodes), label="node")
-        if data.draw(st.booleans(), label="remove child") and len(node):
-            node.remove(node[data.draw(st.integers(0, len(node) - 1), label="child")])
-        else:
-            node.text = data.draw(st.text(max_size=12), label="text")
-    try:
-        events = parse(ET.tostring(root))
-    except ParseError:
-        return
-    assert all(e.occurred_at.tzinfo is not None and e.tracking_number for e in events)
+test_mutated_sample_only_raises_parse_errors = mutated_xml_test(
+    parse, SAMPLES / RESPONSE, max_examples=150, text_size=12
+)

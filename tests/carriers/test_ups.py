@@ -1,34 +1,29 @@
 from __future__ import annotations
 
-import copy
-import json
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carriers import ups
-from carriers.base import CarrierErrorResponse, ParseError, PayloadError, SignatureError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, SignatureError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import ALL_STATUSES
+from tests.carriers.properties import (
+    RECEIVED,
+    arbitrary_bytes_test,
+    arbitrary_json_test,
+    as_payload,
+    assert_prefixes_raise,
+    carrier_samples,
+    cuts,
+    json_loader,
+    mutated_samples_test,
+    utc,
+)
 
-
-def _samples() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    path = shared / "carriers" / "samples" / "ups"
-    if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
-    return path
-
-
-SAMPLES = _samples()
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SAMPLES = carrier_samples("ups")
 CIE = "track-alert-webhook-delivered-cie.json"
 HOOK_DELIVERED = "track-alert-webhook-delivered-doc-example.json"
 HOOK_OFD = "track-alert-webhook-out-for-delivery-doc-example.json"
@@ -89,17 +84,11 @@ EXPECTED_ACTIVITY_CODES = {
 }
 
 
-def _load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_bytes())
+_load = json_loader(SAMPLES)
 
 
 def parse(payload: bytes | Any) -> list[TrackingEvent]:
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return ups.parse(raw, {}, RECEIVED)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    return ups.parse(as_payload(payload), {}, RECEIVED)
 
 
 def _hook(kind: str = "I", code: str = "OT", description_code: str = "021", **extra: Any) -> dict[str, Any]:
@@ -474,44 +463,29 @@ def test_bad_fields_are_payload_errors(body: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", [*EVENT_SAMPLES, NOT_FOUND, INVALID])
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes()
-    for cut in range(1, len(payload) - 2, max(1, len(payload) // 40)):
-        with pytest.raises(PayloadError):
-            parse(payload[:cut])
+    assert_prefixes_raise(parse, payload, cuts(payload, 40, end=len(payload) - 2))
 
 
-@settings(max_examples=150, deadline=None)
-@given(payload=st.binary(max_size=200))
-def test_arbitrary_bytes_only_raise_parse_errors(payload: bytes) -> None:
-    try:
-        parse(payload)
-    except ParseError:
-        pass
+test_arbitrary_bytes_only_raise_parse_errors = arbitrary_bytes_test(parse, max_examples=150)
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_only_raises_parse_errors(data: st.DataObject, json_values: st.SearchStrategy[Any]) -> None:
-    value = data.draw(json_values)
+def _wrap(data: st.DataObject, value: Any) -> Any:
     wrap = data.draw(st.sampled_from(["none", "track", "hook"]))
     if wrap == "track":
-        value = {"trackResponse": {"shipment": value}}
-    elif wrap == "hook":
-        value = {"trackingNumber": "1Z1", "activityStatus": value}
-    try:
-        parse(json.dumps(value).encode())
-    except ParseError:
-        pass
+        return {"trackResponse": {"shipment": value}}
+    if wrap == "hook":
+        return {"trackingNumber": "1Z1", "activityStatus": value}
+    return value
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data(), name=st.sampled_from(EVENT_SAMPLES))
-def test_mutated_samples_only_raise_parse_errors(
-    data: st.DataObject, name: str, mutate: Callable[[st.DataObject, Any], Any]
-) -> None:
-    try:
-        events = parse(json.dumps(mutate(data, copy.deepcopy(_load(name)))).encode())
-    except ParseError:
-        return
-    for event in events:
-        assert event.occurred_at.utcoffset() == timedelta(0)
-        assert event.tracking_number and event.code
+test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_examples=200, wrap=_wrap)
+
+
+def _check(event: TrackingEvent) -> None:
+    assert event.occurred_at.utcoffset() == timedelta(0)
+    assert event.tracking_number and event.code
+
+
+test_mutated_samples_only_raise_parse_errors = mutated_samples_test(
+    parse, _load, EVENT_SAMPLES, max_examples=200, check=_check
+)
