@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import faust
@@ -15,6 +16,8 @@ from trackstream.topics_faust import Topics
 
 log = logging.getLogger(__name__)
 
+STALL_SECONDS = 20.0
+
 
 def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Settings) -> None:
     async def open_sink() -> None:
@@ -22,7 +25,45 @@ def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Setti
         await sink.heartbeat(settings.worker_id, {"pid": os.getpid(), "state": "started"})
         log.info("worker %s ready", settings.worker_id)
 
+    progress: dict[Any, tuple[int, float]] = {}
+
+    def unstick_partitions() -> None:
+        """Work around an upstream Faust/aiokafka bug (faust-streaming/faust#629): after a
+        rebalance a partition can stay un-fetched although it is assigned and has a backlog. When a
+        source partition makes no progress for a while outside recovery and rebalancing, resume it."""
+        consumer: Any = app.consumer  # private fields below: no public API exposes them
+        if app.in_recovery or app.rebalancing:
+            progress.clear()
+            return
+        now = time.monotonic()
+        stuck = set()
+        for tp in consumer.assignment():
+            if consumer._is_changelog_tp(tp):
+                continue
+            end = consumer.highwater(tp)
+            position = consumer._committed_offset.get(tp) or 0
+            if end is None or end <= position:
+                progress.pop(tp, None)
+                continue
+            last = progress.get(tp)
+            if last is None or last[0] != position:
+                progress[tp] = (position, now)
+            elif now - last[1] > STALL_SECONDS:
+                stuck.add(tp)
+        if stuck:
+            paused = set(consumer._paused_partitions) & stuck
+            log.warning("partitions with a backlog and no progress for %ss (paused: %s): %s; resuming",
+                        STALL_SECONDS, sorted(map(str, paused)), sorted(map(str, stuck)))
+            consumer.resume_partitions(stuck)
+            app.flow_control.resume()
+            for tp in stuck:
+                progress.pop(tp, None)
+
     async def beat() -> None:
+        try:
+            unstick_partitions()
+        except Exception as exc:  # diagnostics must never stop the worker
+            log.debug("partition watchdog failed: %s", exc)
         try:
             await sink.heartbeat(
                 settings.worker_id, {"pid": os.getpid(), "assigned": len(app.consumer.assignment())}
