@@ -26,6 +26,7 @@ def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Setti
         log.info("worker %s ready", settings.worker_id)
 
     progress: dict[Any, tuple[int, float]] = {}
+    seeks: set[Any] = set()
 
     def unstick_partitions() -> None:
         """Work around an upstream Faust/aiokafka bug (faust-streaming/faust#629): after a
@@ -58,12 +59,19 @@ def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Setti
             app.flow_control.resume()
             for tp in stuck:
                 progress.pop(tp, None)
+                # re-seeking resets the fetcher's state for the partition, so it fetches again;
+                # from the committed offset, so at worst events are redelivered (deduplicated)
+                seeks.add(tp)
 
     async def beat() -> None:
         try:
             unstick_partitions()
+            consumer: Any = app.consumer
+            while seeks:
+                tp = seeks.pop()
+                await consumer.seek(tp, consumer._committed_offset.get(tp) or 0)
         except Exception as exc:  # diagnostics must never stop the worker
-            log.debug("partition watchdog failed: %s", exc)
+            log.warning("partition watchdog failed: %s", exc)
         try:
             await sink.heartbeat(
                 settings.worker_id, {"pid": os.getpid(), "assigned": len(app.consumer.assignment())}

@@ -124,7 +124,9 @@ class KafkaBroker:
                f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}", "-cp", classpath]
         if not (self.data_dir / "log" / "meta.properties").exists():
             result = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)],
+                # "--cluster-id=<id>": an id may start with "-", which a separate argument would
+                # make look like an option
+                [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}", "-c", str(config)],
                 capture_output=True, text=True, check=False,
             )
             if result.returncode != 0:
