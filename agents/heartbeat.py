@@ -22,8 +22,7 @@ STALL_SECONDS = 20.0
 def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Settings) -> None:
     async def open_sink() -> None:
         await sink.open()
-        await sink.heartbeat(settings.worker_id, {"pid": os.getpid(), "state": "started"})
-        log.info("worker %s ready", settings.worker_id)
+        log.info("worker %s started", settings.worker_id)
 
     progress: dict[Any, tuple[int, float]] = {}
     seeks: set[Any] = set()
@@ -72,10 +71,11 @@ def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Setti
                 await consumer.seek(tp, consumer._committed_offset.get(tp) or 0)
         except Exception as exc:  # diagnostics must never stop the worker
             log.warning("partition watchdog failed: %s", exc)
+        assigned = len(app.consumer.assignment())
+        if not assigned or app.rebalancing or app.in_recovery:
+            return  # not ready yet: /readyz only counts workers that are processing
         try:
-            await sink.heartbeat(
-                settings.worker_id, {"pid": os.getpid(), "assigned": len(app.consumer.assignment())}
-            )
+            await sink.heartbeat(settings.worker_id, {"pid": os.getpid(), "assigned": assigned})
         except Exception as exc:
             log.warning("heartbeat failed: %s", exc)
 

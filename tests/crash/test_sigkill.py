@@ -63,6 +63,7 @@ def make_stream(carrier: str, shipments: int, per_shipment: int, seed: int) -> t
 
 async def test_sigkill_mid_stream_loses_and_duplicates_nothing(system: System) -> None:
     carrier = f"crash{uuid.uuid4().hex[:6]}"
+    system.wait_ready()  # the worker has its partitions: the kill lands mid-stream, not mid-join
     messages, unique = make_stream(carrier, shipments=600, per_shipment=6, seed=7)
     assert len(unique) == 3600 and len(messages) > 700
     producer = AIOKafkaProducer(bootstrap_servers=system.settings.kafka_bootstrap, acks="all")
