@@ -26,6 +26,7 @@ from carriers.base import ParseError
 from schemas.deadletter import DeadLetter
 from schemas.events import TrackingEvent, encode_events, parse_utc
 from trackstream import metrics
+from trackstream.retry import retry_forever
 from trackstream.settings import Settings
 from trackstream.topics import partition_for
 from trackstream.topics_faust import Topics
@@ -119,15 +120,8 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             for e in batch
         ]
         result = normalize_batch(messages, partitions, datetime.now(UTC))
-        delay = 0.2
-        while True:
-            try:
-                await _send(result)
-                break
-            except Exception as exc:
-                log.warning("sending normalized batch failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        # resending is safe: downstream deduplication absorbs repeats
+        await retry_forever(lambda: _send(result), "sending a normalized batch")
         for carrier, count in result.raw_count.items():
             metrics.EVENTS_IN.labels(carrier).inc(count)
         for events in result.by_partition.values():

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas.events import TrackingEvent, format_utc
+from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentRegistration, ShipmentUpdate
 from schemas.taxonomy import PENDING, STATUS_RANK, Status
 from tables.shipment_states import ShipmentState
@@ -158,8 +158,3 @@ def _update(state: ShipmentState, previous_status: str) -> ShipmentUpdate:
         sequence=state.version,
     )
 
-
-def describe(state: ShipmentState) -> str:
-    """One line for logs."""
-    at = format_utc(state.last_event_at) if state.last_event_at else "-"
-    return f"{state.key} {state.status} at {at} v{state.version}"

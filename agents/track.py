@@ -11,7 +11,6 @@ the replayed message finds its events already seen, and the sinks still get them
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from schemas.events import TrackingEvent, decode_events
 from schemas.shipments import ShipmentRegistration
 from tables.shipment_states import ShipmentState
 from trackstream import metrics
+from trackstream.retry import retry_forever
 from trackstream.topics import SHIPMENTS_REGISTERED
 from trackstream.topics_faust import Topics
 
@@ -73,17 +73,13 @@ def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy:
 
     async def _publish_changes(changed: list[Outcome], partition: int) -> None:
         value = encode_changes([e for o in changed for e in o.accepted], [o.state for o in changed])
-        delay = 0.2
-        while True:
-            try:
-                sent = await topics.changes.send(key=changed[0].state.key.encode(), value=value,
-                                                 partition=partition, force=True)
-                await sent
-                return
-            except Exception as exc:
-                log.warning("publishing shipment changes failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+
+        async def send() -> None:
+            sent = await topics.changes.send(key=changed[0].state.key.encode(), value=value,
+                                             partition=partition, force=True)
+            await sent
+
+        await retry_forever(send, "publishing shipment changes")
 
     def _apply(events: list[TrackingEvent], now: datetime) -> list[Outcome]:
         by_key: dict[str, list[TrackingEvent]] = defaultdict(list)

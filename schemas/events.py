@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -131,9 +131,6 @@ class TrackingEvent:
     @property
     def key(self) -> str:
         return shipment_key(self.carrier, self.tracking_number)
-
-    def with_received_at(self, received_at: datetime) -> TrackingEvent:
-        return replace(self, received_at=received_at)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

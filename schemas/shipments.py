@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -70,12 +70,6 @@ class ShipmentRegistration:
     @classmethod
     def from_json(cls, payload: bytes) -> ShipmentRegistration:
         return cls.from_dict(orjson.loads(payload))
-
-
-#: Registration fields copied onto the shipment (everything except the identity).
-REGISTRATION_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(ShipmentRegistration) if f.name not in ("carrier", "tracking_number")
-)
 
 
 @dataclass(frozen=True, slots=True)

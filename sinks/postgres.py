@@ -23,6 +23,7 @@ from schemas.deadletter import DeadLetter
 from schemas.events import TrackingEvent
 from tables.shipment_states import ShipmentState
 from trackstream import metrics
+from trackstream.retry import retry_forever
 
 log = logging.getLogger(__name__)
 
@@ -140,32 +141,27 @@ class PostgresSink:
         if not events and not states:
             return
         await self.open()
-        delay = 0.2
-        while True:
-            started = time.perf_counter()
-            try:
-                async with self.pool.connection() as conn:
-                    async with conn.cursor() as cur:
-                        if events:
-                            async with cur.copy(_COPY_EVENTS) as copy:
-                                for event in events:
-                                    await copy.write_row(event_row(event))
-                            await cur.execute(_MERGE_EVENTS)
-                        if states:
-                            async with cur.copy(_COPY_SHIPMENTS) as copy:
-                                for state in states:
-                                    await copy.write_row(shipment_row(state))
-                            await cur.execute(_MERGE_SHIPMENTS)
-                    await conn.commit()
-                metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
-                metrics.SINK_ROWS.labels("events").inc(len(events))
-                metrics.SINK_ROWS.labels("shipments").inc(len(states))
-                return
-            except Exception as exc:
-                metrics.SINK_ERRORS.inc()
-                log.warning("PostgreSQL write failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        await retry_forever(lambda: self._write_once(events, states), "PostgreSQL write",
+                            on_error=metrics.SINK_ERRORS.inc)
+
+    async def _write_once(self, events: Sequence[TrackingEvent], states: Sequence[ShipmentState]) -> None:
+        started = time.perf_counter()
+        async with self.pool.connection() as conn:
+            async with conn.cursor() as cur:
+                if events:
+                    async with cur.copy(_COPY_EVENTS) as copy:
+                        for event in events:
+                            await copy.write_row(event_row(event))
+                    await cur.execute(_MERGE_EVENTS)
+                if states:
+                    async with cur.copy(_COPY_SHIPMENTS) as copy:
+                        for state in states:
+                            await copy.write_row(shipment_row(state))
+                    await cur.execute(_MERGE_SHIPMENTS)
+            await conn.commit()
+        metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.SINK_ROWS.labels("events").inc(len(events))
+        metrics.SINK_ROWS.labels("shipments").inc(len(states))
 
     async def write_deadletter(self, letter: DeadLetter) -> None:
         await self.open()
@@ -174,18 +170,13 @@ class PostgresSink:
             f"{letter.topic}:{letter.partition}:{letter.offset}", letter.carrier, letter.error,
             letter.reason, d["payload"], d["payload_b64"], _json(d["headers"]), letter.received_at,
         )
-        delay = 0.2
-        while True:
-            try:
-                async with self.pool.connection() as conn:
-                    await conn.execute(_INSERT_DEADLETTER, row)
-                    await conn.commit()
-                return
-            except Exception as exc:
-                metrics.SINK_ERRORS.inc()
-                log.warning("PostgreSQL dead-letter write failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+
+        async def insert() -> None:
+            async with self.pool.connection() as conn:
+                await conn.execute(_INSERT_DEADLETTER, row)
+                await conn.commit()
+
+        await retry_forever(insert, "PostgreSQL dead-letter write", on_error=metrics.SINK_ERRORS.inc)
 
     async def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
         await self.open()

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from sinks.migrations import migrate
@@ -144,7 +143,3 @@ def up(settings: Settings) -> int:
         stack.stop()
         print("trackstream stopped.", flush=True)
 
-
-def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
