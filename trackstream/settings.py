@@ -44,6 +44,12 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
     "TRACKSTREAM_MYPARCEL_API_KEY": ("", "MyParcel API key: verifies X-MyParcel-Authorization on its webhooks."),
     "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": ("", "UPS Track Alert subscription credential (its `credential` header)."),
+    "TRACKSTREAM_POLL_ACCOUNTS": (
+        "", "YAML/JSON file of carrier accounts to poll (see pollers/accounts.py); empty: no polling."
+    ),
+    "TRACKSTREAM_POLL_IN_WORKER": (
+        "1", "1: workers run the pollers (one per account across all workers); 0: only `trackstream poll` does."
+    ),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
 }
@@ -98,6 +104,8 @@ class Settings:
     local_workers: int
     worker_heartbeat_seconds: float
     worker_id: str
+    poll_accounts: str = ""
+    poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -137,6 +145,8 @@ class Settings:
             local_workers=_int(env, "TRACKSTREAM_LOCAL_WORKERS", minimum=1),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
+            poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
+            poll_in_worker=_str(env, "TRACKSTREAM_POLL_IN_WORKER") in ("1", "true", "yes"),
             secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
                      "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
                      "myparcel": _str(env, "TRACKSTREAM_MYPARCEL_API_KEY"),
