@@ -18,8 +18,9 @@ from tests.fakes.carrier_api import FakeCarrierApi, Scripted, postnl_status, ups
 FAST_RETRY = RetryPolicy(attempts=3, base=0.05, cap=0.2, retry_after_cap=5)
 
 
-def _postnl(api: FakeCarrierApi, *, key: str = "pnl-key", rate: RateLimit = RateLimit(1000, 1),
+def _postnl(api: FakeCarrierApi, *, key: str = "pnl-key", rate: RateLimit | None = None,
             timeout: float = 5.0) -> PostNLClient:
+    rate = rate or RateLimit(1000, 1)
     account = Account("pnl", "postnl", {"api_key": key, "customer_number": "11223344"}, base_url=api.base_url,
                       rate_limit=rate, timeout_seconds=timeout)
     bucket = TokenBucket(rate.requests, rate.per_seconds, rate.burst)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -202,7 +203,7 @@ def test_delta_windows_are_at_most_two_hours_and_48_hours_back() -> None:
     assert windows[-1][1] == NOW
     assert all(end - start <= timedelta(hours=2) for start, end in windows)
     assert windows[0][0] > NOW - timedelta(hours=48)
-    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
     assert delta_windows(NOW, NOW) == []
     assert delta_windows(NOW - timedelta(minutes=10), NOW) == [(NOW - timedelta(minutes=10), NOW)]
 
@@ -227,7 +228,8 @@ def test_classify_changed_then_unchanged() -> None:
 def test_classify_not_found_is_not_published() -> None:
     publish, outcome = classify("postnl", Fetched(b'{"CurrentStatus": {"Shipment": []}}', ("3SX",)), {}, NOW)
     assert not publish and outcome["3SX"].result == "not_found"
-    ups = b'{"trackResponse":{"shipment":[{"warnings":[{"code":"TW0001","message":"Tracking Information Not Found"}]}]}}'
+    ups = (b'{"trackResponse":{"shipment":[{"warnings":[{"code":"TW0001",'
+           b'"message":"Tracking Information Not Found"}]}]}}')
     publish, outcome = classify("ups", Fetched(ups, ("1Z1",)), {}, NOW)
     assert not publish and outcome["1Z1"].result == "not_found"
 
