@@ -8,6 +8,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,7 +128,7 @@ def test_not_found_waits_longer_each_time_and_delta_feeds_slow_per_shipment_poll
 
 # --- accounts -------------------------------------------------------------------------------------
 
-GOOD = {"accounts": [
+GOOD: dict[str, list[dict[str, Any]]] = {"accounts": [
     {"name": "pnl", "carrier": "postnl", "credentials": {"api_key": "${PNL_KEY}", "customer_number": "11223344"},
      "rate_limit": {"requests": 5, "per_seconds": 1}, "cadence": {"in_transit": "90s", "idle": 0.5}},
     {"name": "ups-eu", "carrier": "ups", "credentials": {"client_id": "a", "client_secret": "b"},
@@ -146,10 +147,10 @@ def test_accounts_parse_with_environment_secrets() -> None:
     assert "s3cret" not in repr(accounts[0])
 
 
-def _with(change: dict[str, object], index: int = 0) -> dict[str, object]:
-    data = {"accounts": [dict(a) for a in GOOD["accounts"]]}
-    data["accounts"][index].update(change)
-    return data
+def _with(change: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    accounts: list[dict[str, Any]] = [dict(a) for a in GOOD["accounts"]]
+    accounts[index].update(change)
+    return {"accounts": accounts}
 
 
 @pytest.mark.parametrize(("data", "message"), [

@@ -12,7 +12,7 @@ import asyncio
 import signal
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ async def register(http: aiohttp.ClientSession, carrier: str, number: str) -> No
 
 def leases(system: System) -> dict[str, str]:
     with system.db() as conn:
-        return {r[0]: r[1] for r in conn.execute("SELECT account, holder FROM poller_leases")}
+        return {str(r[0]): str(r[1]) for r in conn.execute("SELECT account, holder FROM poller_leases")}
 
 
 def poll_rows(system: System, account: str) -> list[tuple[Any, ...]]:
@@ -109,9 +109,9 @@ async def test_polled_events_land_and_one_process_polls_each_account(
         await register(http, "ups", number)
 
     for number in postnl_numbers:
-        await eventually(lambda n=number: _is(http, "postnl", n, "out_for_delivery"), 90, what=f"postnl {number}")
+        await eventually(_check(http, "postnl", number, "out_for_delivery"), 90, what=f"postnl {number}")
     for number in ups_numbers:
-        await eventually(lambda n=number: _is(http, "ups", n, "in_transit"), 90, what=f"ups {number}")
+        await eventually(_check(http, "ups", number, "in_transit"), 90, what=f"ups {number}")
 
     holders = leases(system)
     assert set(holders) >= {"it-postnl", "it-ups"}
@@ -126,6 +126,10 @@ async def test_polled_events_land_and_one_process_polls_each_account(
     print(f"\nUPS poller: {len(stamps)} requests in {span:.2f}s ({len(stamps) / max(span, 1e-9):.1f}/s), "
           f"busiest second {busiest} (limit {UPS_RATE}/s)")
     assert busiest <= UPS_RATE + 1
+
+
+def _check(http: aiohttp.ClientSession, carrier: str, number: str, wanted: str) -> Callable[[], Awaitable[bool]]:
+    return lambda: _is(http, carrier, number, wanted)
 
 
 async def _is(http: aiohttp.ClientSession, carrier: str, number: str, wanted: str) -> bool:
