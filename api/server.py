@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import health, ingress, query
+from api import health, ingress, pollers, query
 from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
 from trackstream.settings import Settings
@@ -75,6 +75,7 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/shipments", query.search_shipments)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", query.get_shipment)
     app.router.add_get("/v1/carriers/{carrier}/unmapped-codes", query.unmapped_codes)
+    app.router.add_get("/v1/pollers", pollers.list_pollers)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

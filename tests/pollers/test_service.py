@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.conftest import System
+from tests.conftest import WORKER_POLLED_CUSTOMER, System
 from tests.fakes.carrier_api import FakeCarrierApi, postnl_status, ups_details
 from tests.integration.test_pipeline import shipment
 from tests.support import eventually
@@ -29,6 +29,7 @@ from trackstream.stack.process import ManagedProcess
 CADENCE = {"pre_transit": "1s", "in_transit": "1s", "near_delivery": "1s", "exception": "1s", "pickup": "1s",
            "not_found": "1s", "error": "1s", "idle": "0.2s", "delta": "1s", "delta_scale": 1}
 UPS_RATE = 4  # requests per second
+CUSTOMER = "it-pollers"  # the accounts poll only this customer's shipments
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +49,10 @@ def pollers(system: System, fake_api: FakeCarrierApi, tmp_path_factory: pytest.T
     accounts.write_bytes(orjson.dumps({"accounts": [
         {"name": "it-postnl", "carrier": "postnl", "base_url": fake_api.base_url,
          "credentials": {"api_key": "${IT_POSTNL_KEY}", "customer_number": "11223344"},
-         "rate_limit": {"requests": 50, "per_seconds": 1}, "cadence": CADENCE},
+         "rate_limit": {"requests": 50, "per_seconds": 1}, "cadence": CADENCE, "customers": [CUSTOMER]},
         {"name": "it-ups", "carrier": "ups", "base_url": fake_api.base_url,
          "credentials": {"client_id": "ups-id", "client_secret": "ups-secret"},
-         "rate_limit": {"requests": UPS_RATE, "per_seconds": 1}, "cadence": CADENCE},
+         "rate_limit": {"requests": UPS_RATE, "per_seconds": 1}, "cadence": CADENCE, "customers": [CUSTOMER]},
     ]}))
     procs: dict[str, ManagedProcess] = {}
     for name in ("poller-a", "poller-b"):
@@ -73,8 +74,9 @@ def tn(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10].upper()}"
 
 
-async def register(http: aiohttp.ClientSession, carrier: str, number: str) -> None:
-    async with http.post("/v1/shipments", json={"carrier": carrier, "tracking_number": number}) as resp:
+async def register(http: aiohttp.ClientSession, carrier: str, number: str, customer: str = CUSTOMER) -> None:
+    registration = {"carrier": carrier, "tracking_number": number, "customer": customer}
+    async with http.post("/v1/shipments", json=registration) as resp:
         assert resp.status == 202, await resp.text()
 
 
@@ -206,3 +208,22 @@ def test_poll_check_validates_the_accounts_file(system: System, tmp_path: Path) 
                          env=system.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "accounts[0].carrier: 'pigeon' has no poller" in out.stderr
+
+
+async def test_the_worker_runs_the_pollers_too(system: System, http: aiohttp.ClientSession) -> None:
+    """The session worker has its own account (tests/conftest.py): no separate poller process."""
+    number = tn("3SWK")
+    system.carrier_api.set("postnl", number, postnl_status(number, [("J05", "Bezorger onderweg",
+                                                                     "21-11-2026 09:15:00")]))
+    await register(http, "postnl", number, customer=WORKER_POLLED_CUSTOMER)
+    await eventually(_check(http, "postnl", number, "out_for_delivery"), 90, what="polled by the worker")
+    assert leases(system)["session-postnl"] == "worker-1"
+    assert {r[1] for r in poll_rows(system, "session-postnl")} == {"worker-1"}
+
+    async with http.get("/v1/pollers") as resp:
+        assert resp.status == 200
+        items = {item["account"]: item for item in (await resp.json())["items"]}
+    mine = items["session-postnl"]
+    assert mine["carrier"] == "postnl" and mine["holder"] == "worker-1" and mine["live"] is True
+    assert mine["shipments"] >= 1 and mine["active"] >= 1
+    assert sum(mine["last_results"].values()) == mine["shipments"]
