@@ -17,7 +17,8 @@ ALERTS = "tracking.alerts"
 #: Carriers with a raw topic: those with a way in so far (webhooks, POST /v1/events as "native").
 #: An adapter without a transport yet (the polled carriers, until their pollers exist) gets its
 #: topic with its poller: every topic is partitions the workers must be assigned and fetch.
-RAW_CARRIERS: tuple[str, ...] = ("sendcloud", "postnl", "native", "myparcel", "ups")
+RAW_CARRIERS: tuple[str, ...] = ("sendcloud", "postnl", "native", "myparcel", "ups", "dpd_nl", "fedex",
+                                  "dhl_parcel_nl")
 
 
 def raw_topic(carrier: str) -> str:
