@@ -288,13 +288,13 @@ async def webhook(request: web.Request) -> web.Response:
 
 async def webhook_get(request: web.Request) -> web.Response:
     """``GET /v1/webhooks/{carrier}/{token}`` (DPD): the raw query string, exactly as received, is the
-    payload; the last path segment is the secret."""
+    payload; the last path segment is the secret (without it: 401)."""
     started = time.perf_counter()
     carrier = _route(request, "GET")
     query = request.raw_path.partition("?")[2].partition("#")[0].encode("utf-8", "surrogateescape")
     if len(query) > request.app[SETTINGS].max_body_bytes:
         raise ApiError(413, "payload_too_large", "query string too long")
-    push = Presented(query, request.headers, request.match_info["token"])
+    push = Presented(query, request.headers, request.match_info.get("token", ""))
     return await _store_push(request, carrier, push, started)
 
 
