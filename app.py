@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import faust
 
-from agents import deadletters, heartbeat, normalize, track, write_postgres
+from agents import deadletters, heartbeat, normalize, polling, track, write_postgres
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
 from tables.shipment_states import shipment_states_table
@@ -60,4 +60,5 @@ def create_app(settings: Settings) -> faust.App:
     write_postgres.register(app, topics, sink, settings)
     deadletters.register(app, topics, sink)
     heartbeat.register(app, topics, sink, settings)
+    polling.register(app, settings)
     return app

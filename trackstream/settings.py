@@ -51,6 +51,12 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW": ("", "CIDR list FedEx AIV pushes may come from; empty: any source."),
     "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN": ("", "API key DHL Parcel NL's Track & Trace Pusher sends in X-API-Key."),
     "TRACKSTREAM_TRUSTED_PROXIES": ("", "CIDR list of reverse proxies whose X-Forwarded-For is believed."),
+    "TRACKSTREAM_POLL_ACCOUNTS": (
+        "", "YAML/JSON file of carrier accounts to poll (see pollers/accounts.py); empty: no polling."
+    ),
+    "TRACKSTREAM_POLL_IN_WORKER": (
+        "1", "1: workers run the pollers (one per account across all workers); 0: only `trackstream poll` does."
+    ),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
 }
@@ -119,6 +125,8 @@ class Settings:
     local_workers: int
     worker_heartbeat_seconds: float
     worker_id: str
+    poll_accounts: str = ""
+    poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: carrier -> networks its pushes may come from (absent or empty: any source)
     webhook_allow: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
@@ -161,6 +169,8 @@ class Settings:
             local_workers=_int(env, "TRACKSTREAM_LOCAL_WORKERS", minimum=1),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
+            poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
+            poll_in_worker=_str(env, "TRACKSTREAM_POLL_IN_WORKER") in ("1", "true", "yes"),
             secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
                      "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
                      "myparcel": _str(env, "TRACKSTREAM_MYPARCEL_API_KEY"),
