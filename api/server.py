@@ -70,6 +70,8 @@ def init_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_kafka, _db])
     app.router.add_post("/v1/webhooks/{carrier}", ingress.webhook)
+    app.router.add_get("/v1/webhooks/{carrier}", ingress.webhook_get, allow_head=False)  # no token: 401
+    app.router.add_get("/v1/webhooks/{carrier}/{token}", ingress.webhook_get, allow_head=False)
     app.router.add_post("/v1/events", ingress.post_events)
     app.router.add_post("/v1/shipments", ingress.post_shipment)
     app.router.add_get("/v1/shipments", query.search_shipments)

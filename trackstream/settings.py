@@ -6,6 +6,7 @@ trackstream keeps everything under its own prefix and passes values explicitly.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -44,6 +45,12 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
     "TRACKSTREAM_MYPARCEL_API_KEY": ("", "MyParcel API key: verifies X-MyParcel-Authorization on its webhooks."),
     "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": ("", "UPS Track Alert subscription credential (its `credential` header)."),
+    "TRACKSTREAM_DPD_PUSH_TOKEN": ("", "Secret path segment of DPD's push URL: GET /v1/webhooks/dpd_nl/<token>."),
+    "TRACKSTREAM_DPD_PUSH_ALLOW": ("", "CIDR list DPD pushes may come from; empty: any source."),
+    "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN": ("", "FedEx AIV security token: verifies the fdx-signature header."),
+    "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW": ("", "CIDR list FedEx AIV pushes may come from; empty: any source."),
+    "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN": ("", "API key DHL Parcel NL's Track & Trace Pusher sends in X-API-Key."),
+    "TRACKSTREAM_TRUSTED_PROXIES": ("", "CIDR list of reverse proxies whose X-Forwarded-For is believed."),
     "TRACKSTREAM_POLL_ACCOUNTS": (
         "", "YAML/JSON file of carrier accounts to poll (see pollers/accounts.py); empty: no polling."
     ),
@@ -81,6 +88,20 @@ def _str(env: Mapping[str, str], name: str) -> str:
     return env.get(name, DOCUMENTED[name][0])
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    """A comma/space separated CIDR list (a bare address is a /32 or /128)."""
+    out: list[Network] = []
+    for part in _str(env, name).replace(",", " ").split():
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a list of CIDR networks, got {part!r}") from exc
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -107,6 +128,9 @@ class Settings:
     poll_accounts: str = ""
     poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: carrier -> networks its pushes may come from (absent or empty: any source)
+    webhook_allow: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -150,7 +174,13 @@ class Settings:
             secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
                      "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
                      "myparcel": _str(env, "TRACKSTREAM_MYPARCEL_API_KEY"),
-                     "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL")},
+                     "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL"),
+                     "dpd_nl": _str(env, "TRACKSTREAM_DPD_PUSH_TOKEN"),
+                     "fedex": _str(env, "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN"),
+                     "dhl_parcel_nl": _str(env, "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN")},
+            webhook_allow={"dpd_nl": _networks(env, "TRACKSTREAM_DPD_PUSH_ALLOW"),
+                           "fedex": _networks(env, "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW")},
+            trusted_proxies=_networks(env, "TRACKSTREAM_TRUSTED_PROXIES"),
         )
 
     @property
