@@ -30,6 +30,7 @@ CADENCE = {"pre_transit": "1s", "in_transit": "1s", "near_delivery": "1s", "exce
            "not_found": "1s", "error": "1s", "idle": "0.2s", "delta": "1s", "delta_scale": 1}
 UPS_RATE = 4  # requests per second
 CUSTOMER = "it-pollers"  # the accounts poll only this customer's shipments
+RESTART_CUSTOMER = "it-restart"
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,15 @@ def fake_api() -> Iterator[FakeCarrierApi]:
         api.stop()
 
 
+class Pollers(dict[str, ManagedProcess]):
+    """The poller processes by worker id; ``start`` adds one."""
+
+    start: Callable[[str], ManagedProcess]
+
+
 @pytest.fixture(scope="module")
 def pollers(system: System, fake_api: FakeCarrierApi, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[dict[str, ManagedProcess]]:
+            ) -> Iterator[Pollers]:
     folder = tmp_path_factory.mktemp("pollers")
     accounts = folder / "accounts.json"
     accounts.write_bytes(orjson.dumps({"accounts": [
@@ -53,15 +60,25 @@ def pollers(system: System, fake_api: FakeCarrierApi, tmp_path_factory: pytest.T
         {"name": "it-ups", "carrier": "ups", "base_url": fake_api.base_url,
          "credentials": {"client_id": "ups-id", "client_secret": "ups-secret"},
          "rate_limit": {"requests": UPS_RATE, "per_seconds": 1}, "cadence": CADENCE, "customers": [CUSTOMER]},
+        # default cadence (hours): for the restart test
+        {"name": "it-restart", "carrier": "ups", "base_url": fake_api.base_url,
+         "credentials": {"client_id": "ups-id", "client_secret": "ups-secret"}, "customers": [RESTART_CUSTOMER],
+         "cadence": {"idle": "0.2s"}},
     ]}))
-    procs: dict[str, ManagedProcess] = {}
-    for name in ("poller-a", "poller-b"):
+    procs = Pollers()
+
+    def start(name: str) -> ManagedProcess:
         env = {**system.env, "TRACKSTREAM_POLL_ACCOUNTS": str(accounts), "TRACKSTREAM_WORKER_ID": name,
                "IT_POSTNL_KEY": "pnl-key"}
         proc = ManagedProcess(name, [sys.executable, "-m", "trackstream.cli", "poll"], folder / f"{name}.log",
                               env=env)
         proc.start()
         procs[name] = proc
+        return proc
+
+    procs.start = start
+    start("poller-a")
+    start("poller-b")
     try:
         yield procs
     finally:
@@ -99,7 +116,7 @@ async def status_of(http: aiohttp.ClientSession, carrier: str, number: str) -> s
 
 async def test_polled_events_land_and_one_process_polls_each_account(
         system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi,
-        pollers: dict[str, ManagedProcess]) -> None:
+        pollers: Pollers) -> None:
     postnl_numbers = [tn("3SIT") for _ in range(3)]
     ups_numbers = [tn("1ZIT") for _ in range(10)]
     for number in postnl_numbers:
@@ -140,7 +157,7 @@ async def _is(http: aiohttp.ClientSession, carrier: str, number: str, wanted: st
 
 async def test_final_shipments_are_not_polled_again_and_unchanged_answers_are_not_republished(
         system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi,
-        pollers: dict[str, ManagedProcess]) -> None:
+        pollers: Pollers) -> None:
     done, moving = tn("1ZDN"), tn("1ZMV")
     fake_api.set("ups", done, ups_details(done, [("D", "KB", "011", "Delivered", "20261121143000"),
                                                  ("I", "OR", "005", "Origin Scan", "20261120101500")]))
@@ -166,7 +183,7 @@ async def test_final_shipments_are_not_polled_again_and_unchanged_answers_are_no
 
 async def test_the_other_process_takes_over_when_the_poller_dies(
         system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi,
-        pollers: dict[str, ManagedProcess]) -> None:
+        pollers: Pollers) -> None:
     holder = leases(system)["it-postnl"]
     pollers[holder].stop(sig=signal.SIGKILL)
     number = tn("3SKL")
@@ -181,7 +198,7 @@ async def test_the_other_process_takes_over_when_the_poller_dies(
 
 async def test_postnl_delta_feed_reports_changes(
         system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi,
-        pollers: dict[str, ManagedProcess]) -> None:
+        pollers: Pollers) -> None:
     number = tn("3SDL")  # the per-barcode API does not know it: only the delta feed does
     await register(http, "postnl", number)
     with fake_api.lock:
@@ -227,3 +244,30 @@ async def test_the_worker_runs_the_pollers_too(system: System, http: aiohttp.Cli
     assert mine["carrier"] == "postnl" and mine["holder"] == "worker-1" and mine["live"] is True
     assert mine["shipments"] >= 1 and mine["active"] >= 1
     assert sum(mine["last_results"].values()) == mine["shipments"]
+
+
+async def test_a_restart_resumes_the_schedule_without_a_storm(
+        system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi,
+        pollers: Pollers) -> None:
+    """Shipments polled before a restart are not polled again on start: the schedule is stored."""
+    numbers = [tn("1ZRS") for _ in range(5)]
+    for number in numbers:
+        fake_api.set("ups", number, ups_details(number, [("I", "OR", "005", "Origin Scan", "20261120101500")]))
+        await register(http, "ups", number, customer=RESTART_CUSTOMER)
+    for number in numbers:
+        await eventually(_check(http, "ups", number, "in_transit"), 90, what=f"ups {number}")
+    assert all(len(fake_api.requests("ups", n)) == 1 for n in numbers)
+    for proc in pollers.values():
+        if proc.alive():
+            proc.stop(sig=signal.SIGKILL)
+    fresh = pollers.start("poller-c")
+
+    async def leads() -> bool:
+        return leases(system).get("it-restart") == "poller-c" and leases(system).get("it-ups") == "poller-c"
+
+    await eventually(leads, 60, what="the restarted poller to take the accounts")
+    await asyncio.sleep(3)  # many idle cycles of the account loop
+    assert fresh.alive()
+    assert [len(fake_api.requests("ups", n)) for n in numbers] == [1] * len(numbers)
+    rows = {r[0]: r for r in poll_rows(system, "it-restart")}
+    assert all(rows[n][3] is not None and rows[n][4] == 1 for n in numbers)  # still scheduled, polled once
