@@ -14,9 +14,10 @@ key(s)`` (plain or JSON) are ``CarrierErrorResponse(not_found=True)``. **Unified
 problem documents ``not_found=False``. ``parse_unified`` is shared with the DHL Express adapter
 (``service=express``), which passes its own mapper and zones.
 
-Tracking number. Native ``barcode``; when the poller passes the number it asked for in the
-``X-Trackstream-Tracking-Number`` header and it is the barcode or one of ``barcodes[]``, that number
-is used (the shipment key then matches the registered number); the others go to attributes.
+Tracking number. Native ``barcode``; when the poller passes the numbers it asked for in the
+``X-Trackstream-Tracking-Number`` header (comma-joined for a batch) and one is the barcode or one of
+``barcodes[]``, that number is used (the shipment key then matches the registered number); the
+others go to attributes.
 Unified: ``id``.
 
 Mapping (``mappings/dhl_parcel_nl.json``): the detailed ``status`` first, then the native
@@ -203,18 +204,18 @@ def _native_events(parcel: Mapping[str, Any], what: str) -> list[tuple[Mapping[s
     return pairs
 
 
-def _parcel_number(parcel: Mapping[str, Any], requested: str, what: str) -> tuple[str, list[str]]:
+def _parcel_number(parcel: Mapping[str, Any], requested: frozenset[str], what: str) -> tuple[str, list[str]]:
     barcode = text(parcel.get("barcode"))
     aliases = [tracking_number(a, f"{what}.barcodes") for a in as_list(parcel.get("barcodes")) if text(a)]
     known = ([tracking_number(barcode, f"{what}.barcode")] if barcode else []) + aliases
     if not known:
         raise PayloadError(f"missing tracking number ({what}.barcode)")
-    number = requested if requested and requested in known else known[0]
+    number = next((n for n in known if n in requested), known[0])
     return number, [n for n in dict.fromkeys(known) if n != number]
 
 
 def _native_parcel(
-    parcel: Mapping[str, Any], what: str, requested: str, received_at: datetime
+    parcel: Mapping[str, Any], what: str, requested: frozenset[str], received_at: datetime
 ) -> list[TrackingEvent]:
     number, aliases = _parcel_number(parcel, requested, what)
     kind = text(parcel.get("type")).upper()
@@ -279,7 +280,8 @@ def _native(items: list[Any], headers: Mapping[str, str], received_at: datetime)
     if not items:
         raise CarrierErrorResponse("DHL Parcel NL: no parcel found (empty track-trace answer)", not_found=True)
     requested_raw = header(headers, TRACKING_NUMBER_HEADER) or ""
-    requested = tracking_number(requested_raw, TRACKING_NUMBER_HEADER) if requested_raw.strip() else ""
+    requested = frozenset(tracking_number(part, TRACKING_NUMBER_HEADER) for part in requested_raw.split(",")
+                          if part.strip())
     events: list[TrackingEvent] = []
     for index, raw in enumerate(items):
         events.extend(_native_parcel(obj(raw, f"parcel[{index}]"), f"parcel[{index}]", requested, received_at))
