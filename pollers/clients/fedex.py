@@ -13,7 +13,8 @@
   ("up to 30 tracking numbers", also in FedEx Freight's copy of that page) and that FedEx client
   libraries enforce. Not-found numbers come back as per-result ``TRACKING.TRACKINGNUMBER.NOTFOUND``
   errors inside a 200, so one unknown number never hides the others; the response is passed on
-  untouched (the adapter reads several results per number).
+  untouched (the adapter reads several results per number). FedEx's 404 (``NOT.FOUND.ERROR``, "the
+  resource you requested is no longer available") means a wrong URL: ``RequestRejected``.
 * **Rate** (developer.fedex.com "Quotas & rate limits guide"): 1,400 transactions per 10 s per
   project (fixed 10-second windows, then 429 for the rest of the window), and a default quota of
   100,000 Track requests per day per project (then 429 "Daily transaction quota exceeded" until
@@ -36,7 +37,7 @@ import orjson
 from pollers.accounts import Account, RateLimit
 from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
 from pollers.clients.batching import HTTP_STATUS_HEADER
-from pollers.http import CarrierHttp, OAuthClientCredentials
+from pollers.http import CarrierHttp, OAuthClientCredentials, RequestRejected
 
 
 def track_body(numbers: Sequence[str]) -> bytes:
@@ -67,5 +68,8 @@ class FedExClient(CarrierClient):
             headers={"Content-Type": "application/json", "Accept": "application/json", "X-locale": "en_US",
                      "x-customer-transaction-id": str(uuid.uuid4())},
         )
+        if resp.status == 404:  # unknown numbers are NOTFOUND results inside a 200; a 404 is a wrong URL
+            raise RequestRejected(f"POST {self.base_url}/track/v1/trackingnumbers: HTTP 404 (check base_url): "
+                                  f"{resp.body[:200]!r}")
         return [Fetched(resp.body, numbers, resp.content_type or "application/json",
                         {TRACKING_NUMBER_HEADER: ",".join(numbers), HTTP_STATUS_HEADER: str(resp.status)})]

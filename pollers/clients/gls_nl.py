@@ -12,7 +12,8 @@
 * Errors come per parcel inside a 200: ``errorCode`` ``E_404_01`` (not found) and the others are
   for the adapter. ``E_500_01`` ("Internal Server Error") for *every* parcel of a response is GLS
   failing, not an answer: it raises ``TransientError`` (retried with the error backoff, nothing
-  published) instead of reaching the dead-letter topic.
+  published) instead of reaching the dead-letter topic. GLS answers 404 only to a wrong call ("No
+  static resource"): ``RequestRejected``, never "not found" for the whole batch.
 * **Rate: 500 requests per day**, GLS's default quota ("By default, clients are limited to 500
   requests per day"; more on request to GLS: set ``rate_limit``). The token bucket spreads them
   evenly: one request every 173 s, 10 parcels each, so at most 5,000 parcel polls a day.
@@ -32,7 +33,7 @@ import orjson
 from pollers.accounts import Account, RateLimit
 from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
 from pollers.clients.batching import HTTP_STATUS_HEADER
-from pollers.http import CarrierHttp, OAuthClientCredentials, TransientError
+from pollers.http import CarrierHttp, OAuthClientCredentials, RequestRejected, TransientError
 
 INTERNAL_ERROR = "E_500_01"
 
@@ -67,6 +68,8 @@ class GLSNLClient(CarrierClient):
         ids = ",".join(quote(n, safe="") for n in numbers)
         url = f"{self.base_url}/track-and-trace-v1/tracking/simple/trackids/{ids}"
         resp = await self.oauth.request("GET", url, headers={"Accept": "application/json"})
+        if resp.status == 404:  # parcels GLS does not know are E_404_01 inside a 200; a 404 is a wrong URL
+            raise RequestRejected(f"GET {url}: HTTP 404 (GLS: wrong call, check base_url): {resp.body[:200]!r}")
         if resp.status == 200 and internal_error_only(resp.body):
             raise TransientError(f"GET {url}: GLS answered {INTERNAL_ERROR} (internal error) for every parcel")
         return [Fetched(resp.body, numbers, resp.content_type or "application/json",

@@ -148,3 +148,16 @@ def test_the_default_rate_keeps_both_published_limits() -> None:
     assert bucket.capacity + bucket.fill_rate * 10 <= 1_400
     # and a day of refill is the Track capability's 100,000 requests per project per day
     assert bucket.fill_rate * 86_400 == pytest.approx(100_000)
+
+
+async def test_a_404_is_a_wrong_url_not_every_number_not_found(carrier_api: FakeCarrierApi) -> None:
+    body = orjson.dumps({"transactionId": "624deea6-b709-470c-8c39-4b5511281492", "errors": [{
+        "code": "NOT.FOUND.ERROR", "message": "The resource you requested is no longer available. Please modify "
+                                              "your request and try again."}]})
+    carrier_api.script("fedex", Scripted(404, {"Content-Type": "application/json"}, body))
+    client = _client(carrier_api)
+    try:
+        with pytest.raises(RequestRejected, match="check base_url"):
+            await client.fetch([target("794000000007"), target("794000000008")])
+    finally:
+        await client.http.close()

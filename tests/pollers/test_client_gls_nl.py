@@ -5,11 +5,12 @@ quota in the default rate, and what the adapter makes of the answers."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from pollers.accounts import Account, RateLimit
 from pollers.clients.gls_nl import GLSNLClient, internal_error_only
-from pollers.http import AuthError, RateLimited, TransientError
+from pollers.http import AuthError, RateLimited, RequestRejected, TransientError
 from pollers.ratelimit import TokenBucket
 from tests.fakes.carrier_api import FakeCarrierApi, Scripted
 from tests.fakes.carriers.gls_nl import CLIENT, QUOTA_VIOLATION, gls_parcel
@@ -129,8 +130,6 @@ async def test_e_500_01_for_every_parcel_is_transient_not_a_dead_letter(carrier_
 
 
 async def test_quota_violation_429_is_retried_then_rate_limited(carrier_api: FakeCarrierApi) -> None:
-    import orjson
-
     fault = orjson.dumps(QUOTA_VIOLATION)
     carrier_api.set("gls_nl", "36301910009", _transit("36301910009"))
     carrier_api.script("gls_nl", Scripted(429, {"Content-Type": "application/json"}, fault))
@@ -172,3 +171,16 @@ def test_the_default_rate_is_gls_daily_quota() -> None:
             granted += 1
     assert granted <= 500
     assert granted >= 499
+
+
+async def test_a_404_is_a_wrong_call_not_every_parcel_not_found(carrier_api: FakeCarrierApi) -> None:
+    problem = orjson.dumps({"type": "about:blank", "title": "Not Found", "status": 404,
+                            "detail": "No static resource tracking/simple/trackid/36301910011.",
+                            "instance": "/tracking/simple/trackid/36301910011"})
+    carrier_api.script("gls_nl", Scripted(404, {"Content-Type": "application/json"}, problem))
+    client = _client(carrier_api)
+    try:
+        with pytest.raises(RequestRejected, match="wrong call"):
+            await client.fetch([target("36301910011"), target("36301910012")])
+    finally:
+        await client.http.close()
