@@ -1,19 +1,20 @@
 """FedEx Track API v1: ``POST https://apis.fedex.com/track/v1/trackingnumbers`` with an OAuth2 bearer token.
 
 * Token: ``POST /oauth/token``, form body ``grant_type=client_credentials&client_id=…&client_secret=…``
-  (FedEx API Authorization; the form-body variant every public FedEx integration uses). Cached,
-  refreshed a minute before ``expires_in`` (FedEx: one hour) or when the API answers 401
+  (FedEx API Authorization; the form-body variant public FedEx integrations use). Cached,
+  refreshed a minute before the ``expires_in`` FedEx sends, or when the API answers 401
   ``NOT.AUTHORIZED.ERROR`` ("Access token expired").
 * Body: ``{"includeDetailedScans": true, "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": …}}, …]}``
   (karrio's vendored Track OpenAPI, ``track.json``); without ``includeDetailedScans`` FedEx
   answers no ``scanEvents`` and the adapter has nothing to read. Headers: ``Content-Type:
   application/json``, ``X-locale: en_US``, and ``x-customer-transaction-id`` (a fresh UUID, echoed as
   ``customerTransactionId``, for FedEx support).
-* **Batch: 30** numbers per request: the limit FedEx's Track by Tracking Number documentation gives
-  ("up to 30 tracking numbers", also in FedEx Freight's copy of that page) and that FedEx client
-  libraries enforce. Not-found numbers come back as per-result ``TRACKING.TRACKINGNUMBER.NOTFOUND``
-  errors inside a 200, so one unknown number never hides the others; the response is passed on
-  untouched (the adapter reads several results per number). FedEx's 404 (``NOT.FOUND.ERROR``, "the
+* **Batch: 30** numbers per request: FedEx's Track by Tracking Number reference (in its FedEx
+  Freight edition: "maximum 30 tracking numbers per request") and the limit public Track API v1
+  clients enforce; ../shared/carriers/fedex.md calls 30 usual but unverified. Not-found numbers
+  come back as per-result ``TRACKING.TRACKINGNUMBER.NOTFOUND`` errors inside a 200, so one unknown
+  number never hides the others; the response is passed on untouched (the adapter reads several
+  results per number). FedEx's 404 (``NOT.FOUND.ERROR``, "the
   resource you requested is no longer available") means a wrong URL: ``RequestRejected``.
 * **Rate** (developer.fedex.com "Quotas & rate limits guide"): 1,400 transactions per 10 s per
   project (fixed 10-second windows, then 429 for the rest of the window), and a default quota of
