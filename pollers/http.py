@@ -100,24 +100,27 @@ class CarrierHttp:
             await self._session.close()
             self._session = None
 
-    async def _once(self, method: str, url: str, **kwargs: Any) -> Response:
+    async def _once(self, method: str, url: str, *, metered: bool = True, **kwargs: Any) -> Response:
         await self.open()
         assert self._session is not None
-        waited = await self.bucket.acquire()
-        if waited:
-            metrics.POLL_RATE_WAIT.labels(self.carrier).observe(waited)
+        if metered:
+            waited = await self.bucket.acquire()
+            if waited:
+                metrics.POLL_RATE_WAIT.labels(self.carrier).observe(waited)
         self.requests += 1
         async with self._session.request(method, url, **kwargs) as resp:
             body = await resp.read()
             return Response(resp.status, dict(resp.headers), body)
 
-    async def request(self, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> Response:
+    async def request(self, method: str, url: str, *, ok: tuple[int, ...] = (200,), metered: bool = True,
+                      **kwargs: Any) -> Response:
         """Send, retrying what is transient; returns a response whose status is in ``ok`` (or 404,
-        which carriers use for "not found" and adapters read as such)."""
+        which carriers use for "not found" and adapters read as such). ``metered=False`` skips the
+        token bucket: token endpoints are not counted against the tracking API's quota."""
         last: PollError | None = None
         for attempt in range(self.retry.attempts):
             try:
-                resp = await self._once(method, url, **kwargs)
+                resp = await self._once(method, url, metered=metered, **kwargs)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 metrics.POLL_REQUESTS.labels(self.carrier, "transient").inc()
                 last = TransientError(f"{method} {url}: {type(exc).__name__}: {exc}")
@@ -185,7 +188,7 @@ class OAuthClientCredentials:
                 form.update(client_id=self.client_id, client_secret=self.client_secret)
             if self.scope:
                 form["scope"] = self.scope
-            resp = await self.http.request("POST", self.token_url, data=form, **kwargs)
+            resp = await self.http.request("POST", self.token_url, data=form, metered=False, **kwargs)
             if resp.status != 200:
                 raise AuthError(f"token endpoint answered HTTP {resp.status}")
             try:

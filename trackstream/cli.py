@@ -109,7 +109,7 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         for account in accounts:
             client = CLIENTS[account.carrier]
             rate = client.rate_limit(account)
-            print(f"{account.name}: {account.carrier} at {account.base_url or client.default_base_url}, "
+            print(f"{account.name}: {account.carrier} at {client.resolved_base_url(account)}, "
                   f"{rate.requests:g} requests per {rate.per_seconds:g}s, batches of {client.batch_size(account)}")
         return 0
     from sinks.migrations import migrate

@@ -55,7 +55,12 @@ class CarrierClient:
     def __init__(self, account: Account, http: CarrierHttp) -> None:
         self.account = account
         self.http = http
-        self.base_url = account.base_url or self.default_base_url
+        self.base_url = self.resolved_base_url(account)
+
+    @classmethod
+    def resolved_base_url(cls, account: Account) -> str:
+        """The host this account's requests go to (the account's ``base_url`` wins)."""
+        return account.base_url or cls.default_base_url
 
     @classmethod
     def check(cls, account: Account) -> None:

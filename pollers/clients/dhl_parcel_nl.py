@@ -77,8 +77,12 @@ class DHLParcelNLClient(CarrierClient):
     def __init__(self, account: Account, http: CarrierHttp) -> None:
         super().__init__(account, http)
         self.unified = self.uses_unified(account)
-        if self.unified and not account.base_url:
-            self.base_url = UNIFIED_BASE_URL
+
+    @classmethod
+    def resolved_base_url(cls, account: Account) -> str:
+        if account.base_url:
+            return account.base_url
+        return UNIFIED_BASE_URL if cls.uses_unified(account) else cls.default_base_url
 
     @staticmethod
     def uses_unified(account: Account) -> bool:
