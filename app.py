@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import faust
 
+import carriers
 from agents import deadletters, heartbeat, normalize, track, write_postgres
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
@@ -24,6 +25,7 @@ PRODUCER_BUFFER_MESSAGES = 1000
 
 def create_app(settings: Settings) -> faust.App:
     fast = settings.fast_rebalance
+    carriers.use_definitions(settings.carrier_definitions.values())
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{hp}" for hp in settings.kafka_servers],

@@ -29,6 +29,7 @@ from schemas.events import format_utc, normalize_tracking_number, parse_utc, shi
 from schemas.shipments import ShipmentRegistration
 from trackstream import metrics
 from trackstream import topics as names
+from trackstream.settings import Settings
 from trackstream.topics import partition_for
 
 _CARRIER_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
@@ -135,8 +136,29 @@ WEBHOOKS: dict[str, WebhookAuth] = {
 WEBHOOK_CARRIERS: frozenset[str] = frozenset(WEBHOOKS)
 
 
+def webhook_auth(settings: Settings, carrier: str) -> WebhookAuth | None:
+    """How ``carrier``'s push is authenticated: a built-in webhook, or the ``webhook`` section of
+    its definition file (``TRACKSTREAM_CARRIERS_DIR``); None when it has no webhook."""
+    auth = WEBHOOKS.get(carrier)
+    if auth is not None:
+        return auth
+    definition = settings.carrier_definitions.get(carrier)
+    if definition is None or definition.webhook is None:
+        return None
+    spec = definition.webhook
+
+    def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        from carriers.configured import verify_webhook
+
+        verify_webhook(spec, body, headers, secret)
+
+    return WebhookAuth(verify, spec.secret_env, spec.kind)
+
+
 def authenticate(carrier: str, request: web.Request, body: bytes) -> None:
-    auth = WEBHOOKS[carrier]
+    auth = webhook_auth(request.app[SETTINGS], carrier)
+    if auth is None:
+        raise ApiError(404, "unknown_carrier", f"no webhook for carrier {carrier!r}")
     secret = request.app[SETTINGS].secrets.get(carrier, "")
     if not secret:
         raise ApiError(401, f"{auth.kind}_not_configured",
@@ -150,7 +172,7 @@ def authenticate(carrier: str, request: web.Request, body: bytes) -> None:
 async def webhook(request: web.Request) -> web.Response:
     carrier = request.match_info["carrier"].lower()
     started = time.perf_counter()
-    if carrier not in WEBHOOK_CARRIERS:
+    if webhook_auth(request.app[SETTINGS], carrier) is None:
         metrics.INGRESS.labels("webhook", "unknown_carrier").inc()
         raise ApiError(404, "unknown_carrier", f"no webhook for carrier {carrier!r}")
     body = await read_body(request)

@@ -16,7 +16,7 @@ import aiohttp
 import psycopg
 import pytest
 
-from tests.support import settings_from, stack_env, world_traversable_tmpdir
+from tests.support import settings_from, stack_env, with_test_carriers, world_traversable_tmpdir
 from trackstream.settings import Settings
 from trackstream.stack.local import LocalStack
 from trackstream.stack.process import ManagedProcess, wait_for
@@ -62,7 +62,7 @@ class System:
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
     data_dir = world_traversable_tmpdir("trackstream-test-")
-    env = stack_env(data_dir)
+    env = with_test_carriers(stack_env(data_dir), data_dir)
     settings = settings_from(env)
     stack = LocalStack(settings)
     try:

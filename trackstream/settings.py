@@ -11,6 +11,10 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from carriers.definition import CarrierDefinition
 
 
 class SettingsError(ValueError):
@@ -46,6 +50,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": ("", "UPS Track Alert subscription credential (its `credential` header)."),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
+    "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
 }
 
 
@@ -75,6 +80,30 @@ def _str(env: Mapping[str, str], name: str) -> str:
     return env.get(name, DOCUMENTED[name][0])
 
 
+def load_carrier_definitions(env: Mapping[str, str]) -> dict[str, CarrierDefinition]:
+    """The carriers defined in ``TRACKSTREAM_CARRIERS_DIR`` (none when it is empty), validated;
+    SettingsError naming the file and field when one is invalid."""
+    from carriers.definition import DefinitionError, load_folder
+
+    folder = _str(env, "TRACKSTREAM_CARRIERS_DIR").strip()
+    if not folder:
+        return {}
+    try:
+        definitions = load_folder(Path(folder))
+    except DefinitionError as exc:
+        raise SettingsError(f"TRACKSTREAM_CARRIERS_DIR: {exc}") from exc
+    for definition in definitions.values():
+        if definition.webhook is not None and definition.webhook.secret_env in DOCUMENTED:
+            raise SettingsError(f"TRACKSTREAM_CARRIERS_DIR: {definition.source}: webhook.secret_env: "
+                                f"{definition.webhook.secret_env} is a trackstream setting, not a secret")
+    return definitions
+
+
+def _configured_secrets(env: Mapping[str, str], definitions: Mapping[str, CarrierDefinition]) -> dict[str, str]:
+    """Each configured carrier's webhook secret, from the variable its definition names."""
+    return {name: env.get(d.webhook.secret_env, "") for name, d in definitions.items() if d.webhook is not None}
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -99,6 +128,7 @@ class Settings:
     worker_heartbeat_seconds: float
     worker_id: str
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    carrier_definitions: Mapping[str, CarrierDefinition] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +145,7 @@ class Settings:
         db = _str(env, "TRACKSTREAM_DATABASE_URL")
         if not db.startswith(("postgresql://", "postgres://")):
             raise SettingsError("TRACKSTREAM_DATABASE_URL must be a postgresql:// URL")
+        definitions = load_carrier_definitions(env)
         return cls(
             data_dir=Path(_str(env, "TRACKSTREAM_DATA_DIR")).absolute(),
             kafka_bootstrap=bootstrap,
@@ -137,11 +168,18 @@ class Settings:
             local_workers=_int(env, "TRACKSTREAM_LOCAL_WORKERS", minimum=1),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
-            secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
+            secrets={**_configured_secrets(env, definitions),
+                     "sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
                      "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
                      "myparcel": _str(env, "TRACKSTREAM_MYPARCEL_API_KEY"),
                      "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL")},
+            carrier_definitions=definitions,
         )
+
+    @property
+    def configured_carriers(self) -> tuple[str, ...]:
+        """Carriers defined by a file in ``TRACKSTREAM_CARRIERS_DIR``, sorted."""
+        return tuple(sorted(self.carrier_definitions))
 
     @property
     def kafka_servers(self) -> list[str]:
