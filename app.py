@@ -13,7 +13,7 @@ from datetime import timedelta
 import faust
 
 import carriers
-from agents import deadletters, heartbeat, normalize, track, write_postgres
+from agents import deadletters, heartbeat, mapping_overrides, normalize, track, write_postgres
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
 from tables.shipment_states import shipment_states_table
@@ -57,7 +57,8 @@ def create_app(settings: Settings) -> faust.App:
     states = shipment_states_table(app, settings.partitions)
     sink = PostgresSink(settings.database_url, settings.sink_pool_size)
     policy = DedupPolicy(horizon=timedelta(days=settings.dedup_horizon_days), max_ids=settings.dedup_max_ids)
-    normalize.register(app, topics, settings)
+    overrides = mapping_overrides.register(app, sink, settings)
+    normalize.register(app, topics, settings, overrides)
     track.register(app, topics, states, policy)
     write_postgres.register(app, topics, sink, settings)
     deadletters.register(app, topics, sink)

@@ -62,7 +62,7 @@ class System:
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
     data_dir = world_traversable_tmpdir("trackstream-test-")
-    env = with_test_carriers(stack_env(data_dir), data_dir)
+    env = {**with_test_carriers(stack_env(data_dir), data_dir), "TRACKSTREAM_MAPPING_REFRESH_SECONDS": "1"}
     settings = settings_from(env)
     stack = LocalStack(settings)
     try:

@@ -51,6 +51,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
     "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
+    "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
 }
 
 
@@ -73,6 +74,13 @@ def _float(env: Mapping[str, str], name: str) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
     if value < 0:
         raise SettingsError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _positive(env: Mapping[str, str], name: str) -> float:
+    value = _float(env, name)
+    if value <= 0:
+        raise SettingsError(f"{name} must be > 0, got {value}")
     return value
 
 
@@ -127,6 +135,7 @@ class Settings:
     local_workers: int
     worker_heartbeat_seconds: float
     worker_id: str
+    mapping_refresh_seconds: float
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     carrier_definitions: Mapping[str, CarrierDefinition] = field(default_factory=dict, repr=False)
 
@@ -168,6 +177,7 @@ class Settings:
             local_workers=_int(env, "TRACKSTREAM_LOCAL_WORKERS", minimum=1),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
+            mapping_refresh_seconds=_positive(env, "TRACKSTREAM_MAPPING_REFRESH_SECONDS"),
             secrets={**_configured_secrets(env, definitions),
                      "sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
                      "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
