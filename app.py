@@ -13,7 +13,7 @@ from datetime import timedelta
 import faust
 
 import carriers
-from agents import deadletters, heartbeat, mapping_overrides, normalize, track, write_postgres
+from agents import deadletters, heartbeat, mapping_overrides, normalize, polling, track, write_postgres
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
 from tables.shipment_states import shipment_states_table
@@ -63,4 +63,5 @@ def create_app(settings: Settings) -> faust.App:
     write_postgres.register(app, topics, sink, settings)
     deadletters.register(app, topics, sink)
     heartbeat.register(app, topics, sink, settings)
+    polling.register(app, settings)
     return app

@@ -1,6 +1,6 @@
 """DHL Parcel NL (DHL eCommerce Benelux) adapter: native track-trace and the DHL Unified Tracking API.
 
-Both are polled (``source="poll"``); DHL Parcel NL has no public push, so no ``verify_webhook``.
+Both are polled (``source="poll"``), and both can be pushed (``source="webhook"``, see below).
 
 Shapes. **Native** ``GET api-gw.dhlparcel.nl/track-trace?key=…``: a JSON array of parcels even for
 one key (a bare parcel object is accepted too): ``barcode``, ``barcodes[]`` (aliases), ``events[]``
@@ -37,11 +37,24 @@ unified shipment ``status`` becomes an event only when ``events`` is empty: the 
 one scan as ``07:53:47Z`` there and as zone-less ``07:53:47`` in ``events`` (merging duplicates it).
 
 Events are returned per parcel oldest first. Ids are derived (DHL gives none): carrier, tracking
-number, UTC instant, code; location text never enters the id.
+number, UTC instant, code; location text never enters the id, nor does the transport, so the same
+scan polled and pushed is one event.
+
+Push. DHL Parcel NL documents a "Track & Trace Pusher" (api.dhlparcel.nl guide, chapter 6): per
+parcel subscriptions or organisation-wide pushing to a URL configured in My DHL Parcel, with
+authorisation type "API key": a header name and key value chosen by the customer. The DHL Unified
+Push API (``service=parcel-nl``) has the same scheme (``ApiKeyAuthentication``: header + token).
+trackstream expects the header ``X-API-Key`` (``WEBHOOK_HEADER``) carrying
+``TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN`` (``verify_webhook``, constant time). *Assumption*: the
+pusher's body is not published; it is read as the native track-trace shape (one parcel object or
+an array of them) or the unified ``{"shipments": [...]}`` envelope, i.e. exactly what ``parse``
+reads from the polled APIs. Nothing in the payload tells push from poll, so events are
+``source="webhook"`` when trackstream's ingress marked the raw message (``source: webhook`` header).
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -57,6 +70,7 @@ from carriers.base import (
     CodeMapping,
     ParseError,
     PayloadError,
+    SignatureError,
     load_mapping_file,
     localize,
     parse_code_table,
@@ -69,6 +83,9 @@ from schemas.taxonomy import Status
 CARRIER = "dhl_parcel_nl"
 HOME_ZONE = "Europe/Amsterdam"
 TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
+WEBHOOK_HEADER = "X-API-Key"
+#: the header trackstream's ingress adds to every raw message it stores (``webhook`` for pushes)
+SOURCE_HEADER = "source"
 _NOT_FOUND_TEXTS = ("no parcel found", "not found", "no shipment", "no result")
 _CODE_LIKE = re.compile(r"^[A-Z0-9_/\-]+$")
 _RETURN_TYPES = frozenset({"RETOUR", "RETURN"})
@@ -383,8 +400,30 @@ def _text_answer(payload: bytes) -> CarrierErrorResponse | None:
     return CarrierErrorResponse(f"DHL Parcel NL: {body[:200]}", not_found=True)
 
 
+def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    """Track & Trace Pusher: the ``X-API-Key`` header must equal the configured key (``body`` unused).
+
+    A static shared secret chosen by the customer, not a body signature. Raises ``SignatureError``.
+    """
+    if not secret:
+        raise SignatureError("no DHL Parcel NL webhook key configured")
+    given = (header(headers, WEBHOOK_HEADER) or "").strip()
+    if not given:
+        raise SignatureError(f"missing {WEBHOOK_HEADER} header")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise SignatureError(f"{WEBHOOK_HEADER} header does not match")
+
+
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
-    """Normalize one DHL Parcel NL track-trace or unified tracking response. See the module docstring."""
+    """Normalize one DHL Parcel NL track-trace or unified tracking response, polled or pushed. See the
+    module docstring."""
+    events = _parse(payload, headers, received_at)
+    if (header(headers, SOURCE_HEADER) or "").strip() == "webhook":
+        return [replace(e, source="webhook") for e in events]
+    return events
+
+
+def _parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     try:
         if isinstance(payload, bytes | bytearray | memoryview):
             answer = _text_answer(bytes(payload))

@@ -34,3 +34,13 @@ INGRESS_SECONDS = Histogram(
     "trackstream_ingress_seconds", "Ingress latency until the broker acknowledged", ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+POLL_REQUESTS = Counter("trackstream_poll_requests_total", "Carrier API calls by pollers", ["carrier", "outcome"])
+POLL_RATE_WAIT = Histogram(
+    "trackstream_poll_rate_wait_seconds", "Time a poll request waited for its rate limit", ["carrier"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60),
+)
+POLLED = Counter("trackstream_polled_shipments_total", "Shipments polled, by result", ["carrier", "result"])
+POLL_LEADER = Gauge(
+    "trackstream_poller_leader", "1 while this process polls the account", ["carrier", "account"],
+    multiprocess_mode="livesum",
+)

@@ -6,6 +6,7 @@ trackstream keeps everything under its own prefix and passes values explicitly.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -48,6 +49,18 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
     "TRACKSTREAM_MYPARCEL_API_KEY": ("", "MyParcel API key: verifies X-MyParcel-Authorization on its webhooks."),
     "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": ("", "UPS Track Alert subscription credential (its `credential` header)."),
+    "TRACKSTREAM_DPD_PUSH_TOKEN": ("", "Secret path segment of DPD's push URL: GET /v1/webhooks/dpd_nl/<token>."),
+    "TRACKSTREAM_DPD_PUSH_ALLOW": ("", "CIDR list DPD pushes may come from; empty: any source."),
+    "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN": ("", "FedEx AIV security token: verifies the fdx-signature header."),
+    "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW": ("", "CIDR list FedEx AIV pushes may come from; empty: any source."),
+    "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN": ("", "API key DHL Parcel NL's Track & Trace Pusher sends in X-API-Key."),
+    "TRACKSTREAM_TRUSTED_PROXIES": ("", "CIDR list of reverse proxies whose X-Forwarded-For is believed."),
+    "TRACKSTREAM_POLL_ACCOUNTS": (
+        "", "YAML/JSON file of carrier accounts to poll (see pollers/accounts.py); empty: no polling."
+    ),
+    "TRACKSTREAM_POLL_IN_WORKER": (
+        "1", "1: workers run the pollers (one per account across all workers); 0: only `trackstream poll` does."
+    ),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
     "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
@@ -112,6 +125,20 @@ def _configured_secrets(env: Mapping[str, str], definitions: Mapping[str, Carrie
     return {name: env.get(d.webhook.secret_env, "") for name, d in definitions.items() if d.webhook is not None}
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    """A comma/space separated CIDR list (a bare address is a /32 or /128)."""
+    out: list[Network] = []
+    for part in _str(env, name).replace(",", " ").split():
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a list of CIDR networks, got {part!r}") from exc
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -136,7 +163,12 @@ class Settings:
     worker_heartbeat_seconds: float
     worker_id: str
     mapping_refresh_seconds: float
+    poll_accounts: str = ""
+    poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: carrier -> networks its pushes may come from (absent or empty: any source)
+    webhook_allow: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
+    trusted_proxies: tuple[Network, ...] = ()
     carrier_definitions: Mapping[str, CarrierDefinition] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -178,11 +210,19 @@ class Settings:
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
             mapping_refresh_seconds=_positive(env, "TRACKSTREAM_MAPPING_REFRESH_SECONDS"),
+            poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
+            poll_in_worker=_str(env, "TRACKSTREAM_POLL_IN_WORKER") in ("1", "true", "yes"),
             secrets={**_configured_secrets(env, definitions),
                      "sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
                      "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
                      "myparcel": _str(env, "TRACKSTREAM_MYPARCEL_API_KEY"),
-                     "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL")},
+                     "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL"),
+                     "dpd_nl": _str(env, "TRACKSTREAM_DPD_PUSH_TOKEN"),
+                     "fedex": _str(env, "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN"),
+                     "dhl_parcel_nl": _str(env, "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN")},
+            webhook_allow={"dpd_nl": _networks(env, "TRACKSTREAM_DPD_PUSH_ALLOW"),
+                           "fedex": _networks(env, "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW")},
+            trusted_proxies=_networks(env, "TRACKSTREAM_TRUSTED_PROXIES"),
             carrier_definitions=definitions,
         )
 

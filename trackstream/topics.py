@@ -15,10 +15,12 @@ SHIPMENT_CHANGES = "shipment.changes"
 DEADLETTER = "tracking.deadletter"
 ALERTS = "tracking.alerts"
 
-#: Carriers with a raw topic: those with a way in so far (webhooks, POST /v1/events as "native").
-#: An adapter without a transport yet (the polled carriers, until their pollers exist) gets its
-#: topic with its poller: every topic is partitions the workers must be assigned and fetch.
-RAW_CARRIERS: tuple[str, ...] = ("sendcloud", "postnl", "native", "myparcel", "ups")
+#: Carriers with a raw topic: every adapter, since each has a way in (webhooks, pollers, file
+#: feeds; "native" is POST /v1/events).
+RAW_CARRIERS: tuple[str, ...] = (
+    "sendcloud", "postnl", "native", "myparcel", "ups", "dhl_parcel_nl", "dhl_express", "dpd_nl", "gls_nl",
+    "fedex", "tnt",
+)
 
 
 def raw_topic(carrier: str) -> str:
