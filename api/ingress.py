@@ -32,6 +32,7 @@ from schemas.events import format_utc, normalize_tracking_number, parse_utc, shi
 from schemas.shipments import ShipmentRegistration
 from trackstream import metrics
 from trackstream import topics as names
+from trackstream.settings import Settings
 from trackstream.topics import partition_for
 
 _CARRIER_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
@@ -209,8 +210,35 @@ WEBHOOKS: dict[str, Webhook] = {
 WEBHOOK_CARRIERS: frozenset[str] = frozenset(WEBHOOKS)
 
 
+def webhook_for(settings: Settings, carrier: str) -> Webhook | None:
+    """How ``carrier`` pushes: its row of ``WEBHOOKS``, or for a carrier defined by a file
+    (``TRACKSTREAM_CARRIERS_DIR``) a ``POST`` checked as its ``webhook`` section says and answered
+    202; None when it has no webhook."""
+    hook = WEBHOOKS.get(carrier)
+    if hook is not None:
+        return hook
+    definition = settings.carrier_definitions.get(carrier)
+    if definition is None or definition.webhook is None:
+        return None
+    spec = definition.webhook
+
+    def verify(push: Presented, secret: str) -> None:
+        from carriers.configured import verify_webhook
+
+        verify_webhook(spec, push.payload, push.headers, secret)
+
+    return Webhook("POST", spec.kind, verify, spec.secret_env, ACCEPTED_202)
+
+
+def _hook(request: web.Request, carrier: str) -> Webhook:
+    hook = webhook_for(request.app[SETTINGS], carrier)
+    if hook is None:
+        raise ApiError(404, "unknown_carrier", f"no webhook for carrier {carrier!r}")
+    return hook
+
+
 def authenticate(carrier: str, request: web.Request, push: Presented) -> None:
-    hook = WEBHOOKS[carrier]
+    hook = _hook(request, carrier)
     secret = request.app[SETTINGS].secrets.get(carrier, "")
     if not secret:
         raise ApiError(401, f"{hook.kind}_not_configured",
@@ -223,7 +251,7 @@ def authenticate(carrier: str, request: web.Request, push: Presented) -> None:
 
 def check_source(carrier: str, request: web.Request) -> None:
     """403 when the carrier has a source allow-list and the request's client is outside it."""
-    hook = WEBHOOKS[carrier]
+    hook = _hook(request, carrier)
     settings = request.app[SETTINGS]
     allow = settings.webhook_allow.get(carrier, ())
     if hook.allow_variable and not source_allowed(request.remote, request.headers.get("X-Forwarded-For"),
@@ -245,10 +273,10 @@ def check_query(query: bytes) -> None:
 
 def _route(request: web.Request, method: str) -> str:
     carrier = request.match_info["carrier"].lower()
-    if carrier not in WEBHOOK_CARRIERS:
+    if webhook_for(request.app[SETTINGS], carrier) is None:
         metrics.INGRESS.labels("webhook", "unknown_carrier").inc()
         raise ApiError(404, "unknown_carrier", f"no webhook for carrier {carrier!r}")
-    expected = WEBHOOKS[carrier].method
+    expected = _hook(request, carrier).method
     if expected != method:
         metrics.INGRESS.labels("webhook", "method_not_allowed").inc()
         where = f"GET /v1/webhooks/{carrier}/<token>" if expected == "GET" else f"POST /v1/webhooks/{carrier}"
@@ -267,14 +295,15 @@ async def _store_push(request: web.Request, carrier: str, push: Presented, start
     except ApiError:
         metrics.INGRESS.labels("webhook", "unauthorized").inc()
         raise
-    if WEBHOOKS[carrier].method == "GET":
+    hook = _hook(request, carrier)
+    if hook.method == "GET":
         check_query(push.payload)
     else:
         check_well_formed(push.payload, request.content_type)
     await enqueue(request, names.raw_topic(carrier), push.payload, _headers(request, "webhook"))
     metrics.INGRESS.labels("webhook", "accepted").inc()
     metrics.INGRESS_SECONDS.labels("webhook").observe(time.perf_counter() - started)
-    ack = WEBHOOKS[carrier].ack
+    ack = hook.ack
     return web.Response(body=ack.body(push.payload), status=ack.status, content_type=ack.content_type)
 
 

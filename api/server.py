@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import health, ingress, pollers, query
+from api import health, ingress, mappings, pollers, query
 from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
 from trackstream.settings import Settings
@@ -77,6 +77,9 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/shipments", query.search_shipments)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", query.get_shipment)
     app.router.add_get("/v1/carriers/{carrier}/unmapped-codes", query.unmapped_codes)
+    app.router.add_get("/v1/carriers/{carrier}/mappings", mappings.list_mappings)
+    app.router.add_put("/v1/carriers/{carrier}/mappings/{code}", mappings.put_mapping)
+    app.router.add_delete("/v1/carriers/{carrier}/mappings/{code}", mappings.delete_mapping)
     app.router.add_get("/v1/pollers", pollers.list_pollers)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", health.healthz)

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.fakes.carrier_api import FakeCarrierApi
-from tests.support import settings_from, stack_env, world_traversable_tmpdir
+from tests.support import settings_from, stack_env, with_test_carriers, world_traversable_tmpdir
 from trackstream.settings import Settings
 from trackstream.stack.local import LocalStack
 from trackstream.stack.process import ManagedProcess, wait_for
@@ -77,7 +77,8 @@ def system() -> Iterator[System]:
          "credentials": {"api_key": carrier_api.postnl_key}, "customers": [WORKER_POLLED_CUSTOMER],
          "cadence": {"pre_transit": "1s", "in_transit": "1s", "not_found": "1s", "idle": "0.3s"}},
     ]}))
-    env = {**stack_env(data_dir), "TRACKSTREAM_POLL_ACCOUNTS": str(accounts)}
+    env = {**with_test_carriers(stack_env(data_dir), data_dir), "TRACKSTREAM_POLL_ACCOUNTS": str(accounts),
+           "TRACKSTREAM_MAPPING_REFRESH_SECONDS": "1"}
     settings = settings_from(env)
     stack = LocalStack(settings)
     try:

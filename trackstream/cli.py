@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from trackstream.settings import DOCUMENTED, Settings, SettingsError
+from trackstream.settings import DOCUMENTED, Settings, SettingsError, load_carrier_definitions
 
 QUIET_LOGGERS = ("faust", "aiokafka", "mode", "kafka", "rocksdict")
 
@@ -27,9 +28,14 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     from carriers.base import ParseError
     from schemas.events import format_utc_seconds
 
+    try:  # carriers defined by a file count too (only this setting is read: normalize needs no stack)
+        carriers.use_definitions(load_carrier_definitions(os.environ).values())
+    except SettingsError as exc:
+        print(f"trackstream normalize: {exc}", file=sys.stderr)
+        return 2
     parser = carriers.get_parser(args.carrier)
     if parser is None:
-        known = ", ".join(sorted(carriers.KNOWN_CARRIERS))
+        known = ", ".join(sorted({*carriers.KNOWN_CARRIERS, *carriers.configured_carriers()}))
         print(f"trackstream normalize: unknown carrier {args.carrier!r} (known: {known})", file=sys.stderr)
         return 2
     try:

@@ -13,6 +13,9 @@ EVENTS_IN = Counter("trackstream_raw_messages_total", "Raw carrier messages cons
 EVENTS_OUT = Counter("trackstream_events_total", "Normalized events produced", ["carrier", "status"])
 DEADLETTERED = Counter("trackstream_deadletter_total", "Messages dead-lettered", ["carrier", "error"])
 UNMAPPED = Counter("trackstream_unmapped_codes_total", "Events whose carrier code is unmapped", ["carrier"])
+MAPPING_OVERRIDES_APPLIED = Counter(
+    "trackstream_mapping_overrides_applied_total", "Events mapped by an operator's code mapping override", ["carrier"],
+)
 DUPLICATES = Counter("trackstream_duplicate_events_total", "Duplicate events absorbed", ["carrier"])
 LATE = Counter("trackstream_late_events_total", "Events older than the shipment's newest", ["carrier"])
 STATE_CHANGES = Counter("trackstream_status_changes_total", "Shipment status transitions", ["carrier", "status"])

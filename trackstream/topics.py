@@ -3,6 +3,7 @@ and the Faust agents agree on where a shipment's messages go."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
@@ -26,9 +27,15 @@ def raw_topic(carrier: str) -> str:
     return f"carrier.{carrier}.raw"
 
 
-def all_topics() -> list[str]:
+def raw_carriers(configured: Iterable[str] = ()) -> tuple[str, ...]:
+    """``RAW_CARRIERS`` plus the carriers defined by a file (``Settings.configured_carriers``):
+    each of those gets its raw topic as soon as it is defined."""
+    return (*RAW_CARRIERS, *sorted(set(configured) - set(RAW_CARRIERS)))
+
+
+def all_topics(configured: Iterable[str] = ()) -> list[str]:
     return [
-        *(raw_topic(c) for c in RAW_CARRIERS),
+        *(raw_topic(c) for c in raw_carriers(configured)),
         TRACKING_EVENTS, SHIPMENTS_REGISTERED, SHIPMENT_UPDATES, SHIPMENT_CHANGES, DEADLETTER, ALERTS,
     ]
 
