@@ -34,7 +34,7 @@ from carriers.base import CarrierErrorResponse, ParseError
 from pollers.accounts import Account
 from pollers.clients import CLIENTS
 from pollers.clients.base import CarrierClient, Fetched, Target
-from pollers.http import AuthError, CarrierHttp, PollError, RateLimited
+from pollers.http import AuthError, CarrierHttp, PollError, RateLimited, RequestRejected
 from pollers.ratelimit import TokenBucket
 from pollers.schedule import next_poll
 from pollers.store import PollRecord, PollStore
@@ -211,6 +211,18 @@ class AccountPoller:
             await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])
                                      for t in chunk])
             raise
+        except RequestRejected as exc:
+            if len(chunk) > 1:
+                # one malformed number can make the carrier refuse a whole batch: ask in halves, so
+                # only the number at fault ends up with the error
+                middle = len(chunk) // 2
+                await self._poll(client, chunk[:middle])
+                await self._poll(client, chunk[middle:])
+                return
+            log.warning("poller %s: %s", self.account.name, exc)
+            await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])
+                                     for t in chunk])
+            return
         except PollError as exc:
             log.warning("poller %s: %s", self.account.name, exc)
             await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])

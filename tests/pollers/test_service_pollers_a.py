@@ -175,6 +175,37 @@ async def test_four_carriers_polled_in_batches_into_the_store(
     assert sorted(i["trackingNumberInfo"]["trackingNumber"] for i in fedex_bodies[0]["trackingInfo"]) == sorted(fedex)
 
 
+async def test_a_batch_refused_for_one_bad_number_is_asked_in_halves(
+        system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi,
+        poller_factory: list[ManagedProcess], tmp_path: Path) -> None:
+    """GLS refuses a whole request (400) for one reference it cannot read: the poller asks again in
+    halves, so the other numbers of the batch are still tracked and only the bad one is in error."""
+    good = [f"{uuid.uuid4().int % 10**11:011d}" for _ in range(3)]
+    bad = f"{uuid.uuid4().int % 10**11:011d}"
+    with fake_api.lock:
+        fake_api.state.setdefault("gls_nl.malformed", set()).add(bad)
+    for number in good:
+        fake_api.set("gls_nl", number, gls_parcel(number, "INTRANSIT", "2026-11-20T17:46:14+0100", [
+            ("INTIAL.NORMAL", "The parcel was handed over to GLS.", "NL", "2026-11-20T17:46:14+0100")]))
+    for number in [*good, bad]:
+        await register(http, "gls_nl", number)
+    if not any(p.alive() for p in poller_factory):
+        start_poller(system, fake_api, tmp_path, poller_factory)
+    for number in good:
+        async def arrived(number: str = number) -> bool:
+            return await status_of(http, "gls_nl", number) == "in_transit"
+
+        await eventually(arrived, 90, what=f"gls {number} in transit despite the bad batch member")
+
+    async def bad_in_error() -> bool:
+        return poll_results(system, "pa-gls").get(bad) == "error"
+
+    await eventually(bad_in_error, 60, what="the malformed number recorded as an error")
+    refused = [r for r in fake_api.requests("gls_nl") if r.status == 400 and r.number and bad in r.number]
+    assert any("," in (r.number or "") for r in refused)  # a batch was refused...
+    assert any(r.number == bad for r in refused)  # ...and narrowed down to the bad number alone
+
+
 def test_poll_check_shows_the_carriers_published_defaults(tmp_path: Path) -> None:
     path = tmp_path / "accounts.yaml"
     path.write_text(

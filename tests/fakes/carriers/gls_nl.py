@@ -81,6 +81,13 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
                 "type": "about:blank", "title": "Bad Request", "status": 400,
                 "detail": f"Provided references of size '{len(ids)}' is more than allowed limit of {MAX_IDS}",
                 "instance": request.path.removeprefix("/track-and-trace-v1")})
+        with api.lock:
+            malformed = sorted(set(ids) & api.state.get("gls_nl.malformed", set()))
+        if malformed:  # a reference GLS cannot read fails the whole request
+            return api.json(CARRIER, request, label, 400, {
+                "type": "about:blank", "title": "Bad Request", "status": 400,
+                "detail": f"Invalid reference '{malformed[0]}'",
+                "instance": request.path.removeprefix("/track-and-trace-v1")})
         scripted = await api.scripted(CARRIER)
         if scripted is not None:
             api.record(CARRIER, request, label, scripted.status)
