@@ -5,9 +5,13 @@ from __future__ import annotations
 from pollers.clients.base import CarrierClient
 from pollers.clients.dhl_express import DHLExpressClient
 from pollers.clients.dhl_parcel_nl import DHLParcelNLClient
+from pollers.clients.dpd_nl import DPDNLClient
 from pollers.clients.fedex import FedExClient
 from pollers.clients.gls_nl import GLSNLClient
+from pollers.clients.myparcel import MyParcelClient
 from pollers.clients.postnl import PostNLClient
+from pollers.clients.sendcloud import SendcloudClient
+from pollers.clients.tnt import TNTClient
 from pollers.clients.ups import UPSClient
 
 CLIENTS: dict[str, type[CarrierClient]] = {
@@ -18,5 +22,9 @@ CLIENTS: dict[str, type[CarrierClient]] = {
         DHLExpressClient,
         GLSNLClient,
         FedExClient,
+        DPDNLClient,
+        TNTClient,
+        SendcloudClient,
+        MyParcelClient,
     )
 }
