@@ -11,9 +11,10 @@ as karrioapi/community's TNT plugin uses it; carrier note ``tnt.md``), form-enco
       <LevelOfDetail><Complete originAddress="true" destinationAddress="true"/></LevelOfDetail>
     </TrackRequest>
 
-(``samples/tnt/expressconnect-track-request-v3.1.xml``; version 3.1 makes ``marketType`` and
-``originCountry`` mandatory, ExpressConnect Tracking V3.1 technical guide §3.8.2), with HTTP Basic
-authentication and ``Accept: text/xml``. ``Complete`` returns every ``StatusData`` event.
+(``samples/tnt/expressconnect-track-request-v3.1.xml``; the ExpressConnect Tracking V3.1 technical
+guide lists the ``marketType`` and ``originCountry`` attributes as mandatory for version 3.1 requests,
+§3.8.2 in its table of contents), with HTTP Basic authentication and ``Accept: text/xml``.
+``Complete`` returns every ``StatusData`` event.
 
 Credentials: ``username``, ``password``; optional ``origin_country`` (default ``NL``) and
 ``market_type`` (``INTERNATIONAL`` (default) or ``DOMESTIC``).

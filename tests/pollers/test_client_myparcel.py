@@ -83,7 +83,7 @@ async def test_an_unknown_barcode_is_left_out_and_looked_up_again_later(carrier_
     assert classify("myparcel", later, {}, NOW)[1]["3SMYPALATER"].status == "pre_transit"
 
 
-async def test_the_lookup_matches_the_barcode_exactly(carrier_api: FakeCarrierApi) -> None:
+def test_the_lookup_matches_the_barcode_exactly() -> None:
     """A search answer may hold other shipments (e.g. the docs' free-text search): only an exact
     barcode counts, case-insensitively, and the newest shipment wins."""
     body = (b'{"data":{"search_results":{"shipments":[{"id":1,"barcode":"3SMYPA1X"},'
