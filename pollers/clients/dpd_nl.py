@@ -19,7 +19,8 @@ Credentials (accounts file): ``delis_id``, ``password``; optional ``message_lang
 
 The token is cached and renewed ``TOKEN_LEEWAY`` seconds before it expires (karrio renews 30 minutes
 early), and once more, with the call repeated, when DPD answers a call with an authentication fault
-(its tokens can be revoked early, e.g. by a login elsewhere with the same DELIS id).
+(its tokens can be revoked early, e.g. by a login elsewhere with the same DELIS id). Logins do not
+take tokens from the account's bucket (like OAuth token requests in ``pollers.http``).
 
 Faults. SOAP 1.1 sends faults as HTTP 500 with a ``soap:Fault`` body, which ``CarrierHttp`` would
 treat as a transient 5xx and retry blindly; this client asks it to return 500s (``ok=(200, 500)``)
@@ -176,16 +177,19 @@ class DPDNLClient(CarrierClient):
         self.logins = 0  # getAuth calls that returned a token
 
     # --- transport ---------------------------------------------------------------------------------
-    async def _post(self, path: str, action: str, envelope: bytes) -> tuple[Response, SoapFault | None]:
+    async def _post(self, path: str, action: str, envelope: bytes, *,
+                    metered: bool = True) -> tuple[Response, SoapFault | None]:
         """POST a SOAP request: a 200, or a 500 carrying an auth / not-found fault (returned with it).
-        Server faults and 500s without a fault are retried with backoff, then ``TransientError``."""
+        Server faults and 500s without a fault are retried with backoff, then ``TransientError``.
+        ``metered=False`` (logins) skips the token bucket, as for OAuth token endpoints."""
         url = f"{self.base_url}{path}"
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"',
                    "Accept": "text/xml"}
         policy = self.http.retry
         problem = ""
         for attempt in range(policy.attempts):
-            resp = await self.http.request("POST", url, ok=(200, 500), data=envelope, headers=headers)
+            resp = await self.http.request("POST", url, ok=(200, 500), metered=metered, data=envelope,
+                                           headers=headers)
             if resp.status == 404:
                 raise RequestRejected(f"POST {url}: HTTP 404 (no SOAP service at this address)")
             if resp.status == 200:
@@ -209,7 +213,7 @@ class DPDNLClient(CarrierClient):
             if self._token is not None and loop.time() < self._expires_at - self.leeway:
                 return self._token
             envelope = login_envelope(self.delis_id, self.account.credential("password"), self.language)
-            resp, fault = await self._post(LOGIN_PATH, LOGIN_ACTION, envelope)
+            resp, fault = await self._post(LOGIN_PATH, LOGIN_ACTION, envelope, metered=False)
             if fault is not None:
                 raise AuthError(f"DPD getAuth refused: {fault}")
             try:

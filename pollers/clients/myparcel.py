@@ -23,8 +23,10 @@ remembered, since the shipment may be created later.
 
 Every response goes on untouched, with the barcodes of the ids asked in ``Fetched.numbers`` and,
 comma-joined, in ``TRACKING_NUMBER_HEADER``. The adapter (``carriers/myparcel.py``) reads each
-TrackTrace's barcode from its ``barcode`` field or its consumer-portal / track-and-trace link. A 404
-(ids MyParcel no longer has) forgets those ids, so they are resolved again next time.
+TrackTrace's barcode from its ``barcode`` field or its consumer-portal / track-and-trace link. The
+docs do not say what a call with one id MyParcel no longer has answers: a 404 for several ids is
+asked again in halves (``pollers.clients.batching.fetch_bisecting``), and a 404 for one id forgets
+it (the shipment was deleted), so it is looked up again next time.
 
 Batch: up to 30 ids per call (the default page ``size`` of ``/tracktraces``, §6.G, so one page
 holds every answer). Rate: MyParcel limits ``GET /tracktraces`` per method and endpoint; its docs
@@ -44,6 +46,7 @@ import orjson
 
 from pollers.accounts import Account, RateLimit
 from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
+from pollers.clients.batching import HTTP_STATUS_HEADER, fetch_bisecting
 from pollers.http import CarrierHttp
 
 log = logging.getLogger(__name__)
@@ -114,19 +117,23 @@ class MyParcelClient(CarrierClient):
         return found
 
     async def fetch(self, targets: Sequence[Target]) -> list[Fetched]:
-        by_id: dict[int, str] = {}
+        known: list[Target] = []
+        ids: set[int] = set()
         for target in targets:
             found = await self.resolve(target.tracking_number)
-            if found is not None:
-                by_id.setdefault(found, target.tracking_number)
-        if not by_id:
+            if found is not None and found not in ids:
+                ids.add(found)
+                known.append(target)
+        if not known:
             return []  # nothing MyParcel knows: the service records them as not found
-        ids = ";".join(str(i) for i in by_id)
+        return await fetch_bisecting(known, self._tracktraces)
+
+    async def _tracktraces(self, targets: Sequence[Target]) -> Fetched:
+        barcodes = tuple(t.tracking_number for t in targets)
+        ids = ";".join(str(self.shipment_ids[b.strip().upper()]) for b in barcodes)
         url = f"{self.base_url}/tracktraces/{ids}"
         resp = await self.http.request("GET", url, params={"extra_info": "delivery_moment"}, headers=self._headers)
-        if resp.status == 404:
-            for barcode in by_id.values():
-                self.shipment_ids.pop(barcode.strip().upper(), None)
-        barcodes = tuple(by_id.values())
-        return [Fetched(resp.body, barcodes, resp.content_type or "application/json",
-                        {TRACKING_NUMBER_HEADER: ",".join(barcodes), "http-status": str(resp.status)})]
+        if resp.status == 404 and len(barcodes) == 1:
+            self.shipment_ids.pop(barcodes[0].strip().upper(), None)  # gone at MyParcel: look it up again
+        return Fetched(resp.body, barcodes, resp.content_type or "application/json",
+                       {TRACKING_NUMBER_HEADER: ",".join(barcodes), HTTP_STATUS_HEADER: str(resp.status)})

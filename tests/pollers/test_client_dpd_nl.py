@@ -4,24 +4,23 @@ found, server error), the request shaped like DPD's sample, the number passed in
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 import pytest
 
 from carriers._util import local
-from pollers.accounts import Account
-from pollers.clients.base import TRACKING_NUMBER_HEADER, Fetched, Target
+from pollers.accounts import RateLimit
+from pollers.clients.base import TRACKING_NUMBER_HEADER, Fetched
 from pollers.clients.dpd_nl import DPDNLClient, read_fault, token_expiry, tracking_envelope
-from pollers.http import AuthError, CarrierHttp, RetryPolicy, TransientError
-from pollers.ratelimit import TokenBucket
+from pollers.http import AuthError, TransientError
 from pollers.service import classify
 from tests.conftest import samples_dir
 from tests.fakes.carrier_api import FakeCarrierApi, Scripted
 from tests.fakes.carriers import dpd_nl as fake
+from tests.pollers.client_support import FAST_RETRY, NOW, make_client, target
 
-FAST_RETRY = RetryPolicy(attempts=3, base=0.05, cap=0.2, retry_after_cap=5)
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 STEPS = [
     ("PickedUp", "Parcel handed to DPD", "Mechelen (BE)", "11/20/2026 6:05:00 PM"),
     ("Depot", "At parcel delivery centre", "Nieuwegein (NL)", "11/21/2026 4:09:55 AM"),
@@ -30,18 +29,13 @@ STEPS = [
 ]
 
 
-def _client(api: FakeCarrierApi, *, password: str = "dpd-password", leeway: float = 1800.0) -> DPDNLClient:
-    account = Account("dpd", "dpd_nl", {"delis_id": "KD1234", "password": password}, base_url=api.base_url)
-    return DPDNLClient(account, CarrierHttp("dpd_nl", "dpd", TokenBucket(1000, 1), retry=FAST_RETRY), leeway=leeway)
-
-
-def _t(number: str) -> Target:
-    return Target(shipment_key=f"dpd_nl:{number}", tracking_number=number, status="pending")
+def _client(api: FakeCarrierApi, *, password: str = "dpd-password") -> DPDNLClient:
+    return make_client(DPDNLClient, api.base_url, {"delis_id": "KD1234", "password": password})
 
 
 async def _fetch(client: DPDNLClient, *numbers: str) -> list[Fetched]:
     try:
-        return await client.fetch([_t(n) for n in numbers])
+        return await client.fetch([target(n) for n in numbers])
     finally:
         await client.http.close()
 
@@ -96,9 +90,9 @@ async def test_a_refused_token_is_renewed_and_the_call_repeated(carrier_api: Fak
     carrier_api.set("dpd_nl", number, fake.tracking_response(STEPS, reached=2))
     client = _client(carrier_api)
     try:
-        await client.fetch([_t(number)])
+        await client.fetch([target(number)])
         fake.state(carrier_api).revoke()  # e.g. a login elsewhere with the same DELIS id
-        [fetched] = await client.fetch([_t(number)])
+        [fetched] = await client.fetch([target(number)])
     finally:
         await client.http.close()
     assert _statuses(carrier_api) == [200, 500, 200]
@@ -112,11 +106,11 @@ async def test_a_token_refused_again_after_a_fresh_login_is_an_auth_error(carrie
     client = _client(carrier_api)
     st = fake.state(carrier_api)
     try:
-        await client.fetch([_t(number)])
+        await client.fetch([target(number)])
         st.token_ttl = -1.0  # every new token is already expired on DPD's side
         st.revoke()
         with pytest.raises(AuthError, match="fresh token"):
-            await client.fetch([_t(number)])
+            await client.fetch([target(number)])
     finally:
         await client.http.close()
     assert _statuses(carrier_api) == [200, 500, 500]
@@ -204,3 +198,14 @@ def test_read_fault_tells_the_kinds_apart() -> None:
     assert read_fault(fake.tracking_response(STEPS)) is None
     assert read_fault(b"<html>oops") is None
 
+
+
+async def test_logins_do_not_spend_the_tracking_budget(carrier_api: FakeCarrierApi) -> None:
+    number = "05308801410058"
+    carrier_api.set("dpd_nl", number, fake.tracking_response(STEPS))
+    client = make_client(DPDNLClient, carrier_api.base_url, {"delis_id": "KD1234", "password": "dpd-password"},
+                         rate=RateLimit(1, 60))  # one token now, the next in a minute
+    started = time.monotonic()
+    await _fetch(client, number)
+    assert time.monotonic() - started < 5  # the login did not take the only token
+    assert client.logins == 1 and _statuses(carrier_api) == [200]

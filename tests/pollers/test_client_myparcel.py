@@ -5,21 +5,18 @@ looked up again later, deleted shipments forgotten, the shared rate limit measur
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import pytest
 
 from pollers.accounts import Account, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, Target
+from pollers.clients.base import TRACKING_NUMBER_HEADER
 from pollers.clients.myparcel import MyParcelClient, shipment_id_for
-from pollers.http import AuthError, CarrierHttp, RateLimited, RetryPolicy
-from pollers.ratelimit import TokenBucket
+from pollers.http import AuthError, RateLimited
 from pollers.service import classify
 from tests.fakes.carrier_api import FakeCarrierApi, Scripted
 from tests.fakes.carriers import myparcel as fake
+from tests.pollers.client_support import FAST_RETRY, NOW, judge, make_client, target
 
-FAST_RETRY = RetryPolicy(attempts=3, base=0.05, cap=0.2, retry_after_cap=5)
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SORTED = [("A01", 2, "De zending is aangemeld bij PostNL", "2026-11-20 09:00:00"),
           ("B01", 3, "Zending is ontvangen door PostNL", "2026-11-20 17:09:55"),
           ("J01", 4, "Zending gesorteerd in sorteercentrum", "2026-11-21 06:13:29")]
@@ -27,14 +24,9 @@ OUT = [*SORTED, ("J05", 5, "Bezorger is onderweg", "2026-11-21 08:35:51")]
 
 
 def _client(api: FakeCarrierApi, *, key: str = "mp-api-key", rate: RateLimit | None = None) -> MyParcelClient:
-    rate = rate or RateLimit(1000, 1)
-    account = Account("mp", "myparcel", {"api_key": key}, base_url=api.base_url, rate_limit=rate)
-    bucket = TokenBucket(rate.requests, rate.per_seconds, rate.burst)
-    return MyParcelClient(account, CarrierHttp("myparcel", "mp", bucket, retry=FAST_RETRY))
+    return make_client(MyParcelClient, api.base_url, {"api_key": key}, rate=rate)
 
 
-def _t(number: str) -> Target:
-    return Target(shipment_key=f"myparcel:{number}", tracking_number=number, status="pending")
 
 
 def _known(api: FakeCarrierApi, shipment_id: int, barcode: str, history: list[tuple[str, int, str, str]]) -> None:
@@ -49,8 +41,8 @@ async def test_barcodes_are_resolved_once_and_tracked_together(carrier_api: Fake
     barcodes = ("3SMYPA126329191", "3SMYPA126329192", "3SMYPA126329193")
     client = _client(carrier_api)
     try:
-        [first] = await client.fetch([_t(b) for b in barcodes])
-        [second] = await client.fetch([_t(b) for b in barcodes])
+        [first] = await client.fetch([target(b) for b in barcodes])
+        [second] = await client.fetch([target(b) for b in barcodes])
     finally:
         await client.http.close()
     st = fake.state(carrier_api)
@@ -70,11 +62,11 @@ async def test_an_unknown_barcode_is_left_out_and_looked_up_again_later(carrier_
     _known(carrier_api, 43393092, "3SMYPA126329191", OUT)
     client = _client(carrier_api)
     try:
-        [fetched] = await client.fetch([_t("3SMYPA126329191"), _t("3SMYPALATER")])
+        [fetched] = await client.fetch([target("3SMYPA126329191"), target("3SMYPALATER")])
         assert fetched.numbers == ("3SMYPA126329191",)  # the service records the other as not found
-        assert await client.fetch([_t("3SMYPALATER")]) == []  # nothing known: no tracktraces call
+        assert await client.fetch([target("3SMYPALATER")]) == []  # nothing known: no tracktraces call
         _known(carrier_api, 43393099, "3SMYPALATER", SORTED[:1])  # the label is made later
-        [later] = await client.fetch([_t("3SMYPALATER")])
+        [later] = await client.fetch([target("3SMYPALATER")])
     finally:
         await client.http.close()
     st = fake.state(carrier_api)
@@ -98,12 +90,12 @@ async def test_a_deleted_shipment_is_forgotten_and_not_found(carrier_api: FakeCa
     _known(carrier_api, 43393092, "3SMYPA126329191", OUT)
     client = _client(carrier_api)
     try:
-        await client.fetch([_t("3SMYPA126329191")])
+        await client.fetch([target("3SMYPA126329191")])
         fake.state(carrier_api).shipments.clear()  # deleted at MyParcel
-        [gone] = await client.fetch([_t("3SMYPA126329191")])
+        [gone] = await client.fetch([target("3SMYPA126329191")])
         assert gone.headers["http-status"] == "404"
         assert client.shipment_ids == {}
-        assert await client.fetch([_t("3SMYPA126329191")]) == []
+        assert await client.fetch([target("3SMYPA126329191")]) == []
     finally:
         await client.http.close()
     publish, outcomes = classify("myparcel", gone, {}, NOW)
@@ -115,7 +107,7 @@ async def test_wrong_api_key_is_an_auth_error(carrier_api: FakeCarrierApi) -> No
     client = _client(carrier_api, key="wrong")
     try:
         with pytest.raises(AuthError, match="401"):
-            await client.fetch([_t("3SMYPA126329191")])
+            await client.fetch([target("3SMYPA126329191")])
     finally:
         await client.http.close()
     assert [r.status for r in carrier_api.requests("myparcel")] == [401]
@@ -128,11 +120,11 @@ async def test_429_on_tracktraces_is_waited_out_and_persistent_429_is_rate_limit
     try:
         await client.resolve("3SMYPA126329191")
         carrier_api.script("myparcel", Scripted(429, {"Retry-After": "0.4"}))
-        [fetched] = await client.fetch([_t("3SMYPA126329191")])
+        [fetched] = await client.fetch([target("3SMYPA126329191")])
         assert classify("myparcel", fetched, {}, NOW)[1]["3SMYPA126329191"].status == "out_for_delivery"
         carrier_api.script("myparcel", *[Scripted(429, {"Retry-After": "0.1"}) for _ in range(FAST_RETRY.attempts)])
         with pytest.raises(RateLimited):
-            await client.fetch([_t("3SMYPA126329191")])
+            await client.fetch([target("3SMYPA126329191")])
     finally:
         await client.http.close()
     assert [r.status for r in carrier_api.requests("myparcel")][1:3] == [429, 200]
@@ -145,7 +137,7 @@ async def test_lookups_and_tracktraces_share_the_rate_limit_measured(carrier_api
     started = time.monotonic()
     try:
         for i in range(6):
-            await client.fetch([_t(f"3SMYPARATE{i}")])  # a lookup and a tracktraces call each
+            await client.fetch([target(f"3SMYPARATE{i}")])  # a lookup and a tracktraces call each
     finally:
         await client.http.close()
     elapsed = time.monotonic() - started
@@ -161,3 +153,27 @@ def test_defaults() -> None:
     account = Account("mp", "myparcel", {"api_key": "k"})
     assert MyParcelClient.rate_limit(account) == RateLimit(100, 300)
     assert MyParcelClient.batch_size(account) == 30
+
+
+async def test_a_batch_refused_for_one_deleted_id_is_asked_in_halves(carrier_api: FakeCarrierApi) -> None:
+    """Should MyParcel answer a whole call with 404 for one id it no longer has, the others still
+    get their answers and only the deleted one is forgotten."""
+    barcodes = [f"3SMYPABISECT{i}" for i in range(4)]
+    for i, barcode in enumerate(barcodes):
+        _known(carrier_api, 2000 + i, barcode, OUT)
+    st = fake.state(carrier_api)
+    st.strict_ids = True
+    client = _client(carrier_api)
+    try:
+        for barcode in barcodes:
+            await client.resolve(barcode)
+        del st.shipments[2002]  # deleted at MyParcel
+        responses = await client.fetch([target(b) for b in barcodes])
+    finally:
+        await client.http.close()
+    assert st.tracktrace_ids == [[2000, 2001, 2002, 2003], [2000, 2001], [2002, 2003], [2002], [2003]]
+    published, outcomes = judge("myparcel", responses)
+    assert published == [True, False, True]  # the first half, the deleted one (not found), the last
+    assert {b: o.result for b, o in outcomes.items()} == {
+        barcodes[0]: "changed", barcodes[1]: "changed", barcodes[2]: "not_found", barcodes[3]: "changed"}
+    assert set(client.shipment_ids) == {barcodes[0], barcodes[1], barcodes[3]}

@@ -4,39 +4,30 @@ pair, the number in the header for v2 (which does not echo it), 404 not found, 4
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from pollers.accounts import Account, AccountsError, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, Fetched, Target
+from pollers.clients.base import TRACKING_NUMBER_HEADER, Fetched
 from pollers.clients.sendcloud import SendcloudClient
-from pollers.http import AuthError, CarrierHttp, RetryPolicy
-from pollers.ratelimit import TokenBucket
+from pollers.http import AuthError
 from pollers.service import classify
 from tests.fakes.carrier_api import FakeCarrierApi, Scripted
 from tests.fakes.carriers import sendcloud as fake
-
-FAST_RETRY = RetryPolicy(attempts=3, base=0.05, cap=0.2, retry_after_cap=5)
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+from tests.pollers.client_support import NOW, make_client, target
 
 
 def _client(api: FakeCarrierApi, *, secret: str = "sc-secret", version: str | None = None) -> SendcloudClient:
     creds = {"public_key": "sc-public", "secret_key": secret}
     if version is not None:
         creds["api_version"] = version
-    account = Account("sc", "sendcloud", creds, base_url=api.base_url)
-    return SendcloudClient(account, CarrierHttp("sendcloud", "sc", TokenBucket(1000, 1), retry=FAST_RETRY))
-
-
-def _t(number: str) -> Target:
-    return Target(shipment_key=f"sendcloud:{number}", tracking_number=number, status="pending")
+    return make_client(SendcloudClient, api.base_url, creds)
 
 
 async def _fetch(client: SendcloudClient, *numbers: str) -> list[Fetched]:
     try:
-        return await client.fetch([_t(n) for n in numbers])
+        return await client.fetch([target(n) for n in numbers])
     finally:
         await client.http.close()
 

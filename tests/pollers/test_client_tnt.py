@@ -5,41 +5,31 @@ the body, 429/5xx backoff."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 
 import pytest
 
 from pollers.accounts import Account, AccountsError, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, Fetched, Target
+from pollers.clients.base import TRACKING_NUMBER_HEADER, Fetched
 from pollers.clients.tnt import TNTClient, auth_error, track_request
-from pollers.http import AuthError, CarrierHttp, RetryPolicy, TransientError
-from pollers.ratelimit import TokenBucket
+from pollers.http import AuthError, TransientError
 from pollers.service import classify
 from tests.conftest import samples_dir
 from tests.fakes.carrier_api import FakeCarrierApi, Scripted
 from tests.fakes.carriers import tnt as fake
+from tests.pollers.client_support import FAST_RETRY, NOW, make_client, target
 
-FAST_RETRY = RetryPolicy(attempts=3, base=0.05, cap=0.2, retry_after_cap=5)
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OUT = [("OD", "Out For Delivery.", "20261121", "0747", "QAR"), ("IS", "Shipment Received At Tnt Location",
                                                                 "20261120", "2145", "QAR")]
 DELIVERED = [("OK", "Shipment Delivered In Good Condition.", "20261121", "1020", "QAR"), *OUT]
 
 
-def _client(api: FakeCarrierApi, *, password: str = "tnt-password", batch: int | None = None,
-            **extra: str) -> TNTClient:
-    account = Account("tnt", "tnt", {"username": "tnt-user", "password": password, **extra},
-                      base_url=api.base_url, batch_size=batch)
-    return TNTClient(account, CarrierHttp("tnt", "tnt", TokenBucket(1000, 1), retry=FAST_RETRY))
-
-
-def _t(number: str) -> Target:
-    return Target(shipment_key=f"tnt:{number}", tracking_number=number, status="pending")
+def _client(api: FakeCarrierApi, *, password: str = "tnt-password", **extra: str) -> TNTClient:
+    return make_client(TNTClient, api.base_url, {"username": "tnt-user", "password": password, **extra})
 
 
 async def _fetch(client: TNTClient, *numbers: str) -> list[Fetched]:
     try:
-        return await client.fetch([_t(n) for n in numbers])
+        return await client.fetch([target(n) for n in numbers])
     finally:
         await client.http.close()
 

@@ -5,7 +5,8 @@ Bodies as MyParcel's developer docs (§6.E search result, §6.G tracktraces,
 ``samples/myparcel/tracktraces-response-doc-example.json``). State: ``state(api)``
 (``api.state["myparcel"]``): the API key accepted and the shipments MyParcel knows (id → barcode);
 ``api.responses[("myparcel", barcode)]`` is that shipment's TrackTrace object (``tracktrace``).
-A shipment id MyParcel does not know gives no TrackTrace; ids none of which it knows give 404.
+A shipment id MyParcel does not know gives no TrackTrace; ids none of which it knows give 404 (with
+``strict_ids``, one unknown id does).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class MyParcelState:
     shipments: dict[int, str] = field(default_factory=dict)  # MyParcel shipment id -> barcode
     lookups: list[str] = field(default_factory=list)  # barcodes searched with GET /shipments
     tracktrace_ids: list[list[int]] = field(default_factory=list)  # ids of each GET /tracktraces
+    #: True: one id MyParcel does not have makes the whole call a 404 (the docs do not say which
+    #: MyParcel does; False: the ids it has are answered, and only none known is a 404)
+    strict_ids: bool = False
 
     def add(self, shipment_id: int, barcode: str) -> None:
         self.shipments[shipment_id] = barcode
@@ -107,7 +111,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
                 found = api.responses.get(("myparcel", barcode)) if barcode else None
                 if found is not None:
                     entries.append(orjson.loads(found()))
-        if not entries and not any(sid in st.shipments for sid in ids):
+        if (st.strict_ids and not all(sid in st.shipments for sid in ids)) \
+                or not any(sid in st.shipments for sid in ids):
             return api.json("myparcel", request, raw, 404, _error(404, 3001, "Shipment not found"))
         return api.json("myparcel", request, raw, 200, {"data": {"tracktraces": entries}})
 
