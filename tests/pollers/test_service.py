@@ -235,7 +235,7 @@ async def test_the_worker_runs_the_pollers_too(system: System, http: aiohttp.Cli
     await register(http, "postnl", number, customer=WORKER_POLLED_CUSTOMER)
     await eventually(_check(http, "postnl", number, "out_for_delivery"), 90, what="polled by the worker")
     assert leases(system)["session-postnl"] == "worker-1"
-    assert {r[1] for r in poll_rows(system, "session-postnl")} == {"worker-1"}
+    assert {r[0]: r[1] for r in poll_rows(system, "session-postnl")}[number] == "worker-1"
 
     async with http.get("/v1/pollers") as resp:
         assert resp.status == 200
