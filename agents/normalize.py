@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from trackstream.topics_faust import Topics
 log = logging.getLogger(__name__)
 
 RECEIVED_AT_HEADER = "received-at"
+SOURCE_HEADER = "source"
 
 
 def carrier_of(topic: str) -> str:
@@ -73,7 +74,10 @@ def normalize_one(
         received_at = parse_utc(received_text) if received_text else now
     except ValueError:
         received_at = now
-    return list(parser(payload, headers, received_at))
+    events = list(parser(payload, headers, received_at))
+    if headers.get(SOURCE_HEADER) == "feed":  # an imported file: that is where trackstream got it
+        return [replace(event, source="feed") for event in events]
+    return events
 
 
 def normalize_batch(
