@@ -229,7 +229,9 @@ class Import:
         return EXIT_OK
 
 
-def run(args: argparse.Namespace, settings: Settings, err: TextIO = sys.stderr, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None, out: TextIO | None = None) -> int:
+    err = err or sys.stderr
+    out = out or sys.stdout
     try:
         files = collect(args.carrier, args.paths, Format(args.format) if args.format else None, args.glob)
     except FeedUsageError as exc:

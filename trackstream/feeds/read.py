@@ -187,9 +187,10 @@ def _csv_header(line: str, target: Target) -> tuple[str, list[str]]:
     if not line.strip():
         raise FileProblem(1, "empty: expected a header row (" + ",".join(CSV_COLUMNS) + ")")
     delimiter = max(_CSV_DELIMITERS, key=line.count)
-    columns = [c.strip().lower() for c in next(csv.reader([line], delimiter=delimiter))]
+    given = [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]
+    columns = [c.lower() for c in given]
     allowed = (*CSV_COLUMNS, *CSV_OPTIONAL_COLUMNS)
-    unknown = [c for c in columns if c not in allowed]
+    unknown = [c for c in given if c.lower() not in allowed]
     if unknown:
         raise FileProblem(1, f"unknown column(s) {', '.join(map(repr, unknown))}; the columns are "
                              f"{', '.join(CSV_COLUMNS)} (and optionally carrier)")
