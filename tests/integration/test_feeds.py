@@ -44,9 +44,9 @@ def sample(carrier: str, name: str, old: bytes, new: bytes) -> bytes:
     return data.replace(old, new)
 
 
-def run_import(system: System, *args: str) -> subprocess.CompletedProcess[str]:
+def run_import(system: System, *args: str, **env_overrides: str) -> subprocess.CompletedProcess[str]:
     command = Path(sys.executable).parent / "trackstream"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKSTREAM_")} | system.env
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKSTREAM_")} | system.env | env_overrides
     return subprocess.run([str(command), "import", *args], env=env, capture_output=True, text=True, timeout=180,
                           check=False)
 
@@ -311,3 +311,20 @@ async def test_feed_size_limit_and_unreachable_broker(system: System) -> None:
                     assert (await resp.json())["error"] == error
         finally:
             await server.close()
+
+
+async def test_a_message_the_broker_refuses_stops_the_import_and_says_what_was_stored(
+    system: System, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Payloads may be larger than the broker takes (a misconfiguration): the broker's refusal is
+    exit 3, and the summary counts only what was acknowledged before it."""
+    number = f"1ZFH{uid(12)}"
+    (tmp_path / "a.json").write_bytes(sample("ups", "track-alert-webhook-delivered-doc-example.json",
+                                             UPS_ALERT_NUMBER, number.encode()))
+    (tmp_path / "b.json").write_bytes(orjson.dumps({"pad": "x" * 3_000_000}))  # > the broker's 1 MiB
+    result = run_import(system, "ups", str(tmp_path), TRACKSTREAM_MAX_BODY_BYTES=str(4_000_000))
+    assert result.returncode == 3, result.stderr
+    assert "the broker did not acknowledge a message" in result.stderr
+    assert f"stopped in {tmp_path / 'b.json'}" in result.stderr
+    assert result.stdout.startswith("partly imported 2 files: 1 payload and 0 events sent in 1 message")
+    await settled(http, "ups", number, "delivered")

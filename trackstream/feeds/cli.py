@@ -134,9 +134,9 @@ class Import:
                 with feed.path.open("rb") as handle:
                     builder = (MessageBuilder(feed.target, partitions[feed.target.topic], feed.path.name, self.limits)
                                if sender is not None else None)
+                    records = read_records(handle, feed.fmt, feed.target, self.limits, stats, str(feed.path),
+                                           xml_hint=feed.path.suffix.lower() == ".xml")
                     try:
-                        records = read_records(handle, feed.fmt, feed.target, self.limits, stats, str(feed.path),
-                                               xml_hint=feed.path.suffix.lower() == ".xml")
                         for count, record in enumerate(records):
                             if builder is not None and sender is not None:
                                 for message in builder.add(record):
@@ -144,12 +144,13 @@ class Import:
                             if count % 512 == 0:
                                 bar.update(base + handle.tell(), stats.records + stats.invalid)
                                 await asyncio.sleep(0)
-                    except FileProblem as exc:
+                    except FileProblem as exc:  # the rows before it were valid: they are sent below
                         stats.add(str(feed.path), exc.problem)
                     finally:
-                        if builder is not None and sender is not None:
-                            for message in builder.flush():
-                                await sender.send(message)
+                        records.close()
+                if builder is not None and sender is not None:
+                    for message in builder.flush():
+                        await sender.send(message)
                 base += feed.size
                 bar.update(base, stats.records + stats.invalid, force=True)
         finally:
@@ -243,7 +244,9 @@ def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None,
     try:
         return asyncio.run(job.run())
     except KeyboardInterrupt:
-        acked = job.sender.acked if job.sender is not None else 0
-        print(f"\n{PROG}: interrupted{f' in {job.current}' if job.current else ''}; {acked:,} messages had been "
+        sender = job.sender
+        acked = (f"{_plural(sender.acked, 'message')} ({_plural(sender.acked_payloads, 'payload')}, "
+                 f"{_plural(sender.acked_events, 'event')})" if sender is not None else "nothing")
+        print(f"\n{PROG}: interrupted{f' in {job.current}' if job.current else ''}; {acked} had been "
               "acknowledged, the rest was not sent (importing again is safe)", file=err)
         return 130

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -245,7 +245,8 @@ def _read_csv(stream: IO[bytes], target: Target, received_at: datetime) -> Itera
     except UnicodeDecodeError as exc:
         raise FileProblem(line_no, f"not UTF-8 text ({exc.reason})") from exc
     finally:
-        text.detach()
+        if not stream.closed:
+            text.detach()  # leave the caller's stream open
 
 
 # --- batch documents -----------------------------------------------------------------------------
@@ -297,7 +298,8 @@ def _read_batch(stream: IO[bytes], target: Target, limits: Limits, received_at: 
 
 
 def read_records(stream: IO[bytes], fmt: Format, target: Target, limits: Limits, stats: FeedStats,
-                 name: str, *, received_at: datetime | None = None, xml_hint: bool = False) -> Iterator[Record]:
+                 name: str, *, received_at: datetime | None = None, xml_hint: bool = False,
+                 ) -> Generator[Record, None, None]:
     """The valid records of a feed; invalid ones go to ``stats`` with their line. ``FileProblem``
     when the feed as a whole is unreadable."""
     now = received_at or datetime.now(UTC)

@@ -39,7 +39,8 @@ async def partitions_of(producer: AIOKafkaProducer, topic: str) -> int:
 
 @dataclass
 class Sender:
-    """Sends messages, awaiting acknowledgements whenever ``window`` are in flight and in ``drain``."""
+    """Sends messages, awaiting acknowledgements whenever ``window`` are in flight and in ``drain``.
+    The counters follow the acknowledgements as they arrive."""
 
     producer: AIOKafkaProducer
     window: int = 1000
@@ -50,7 +51,19 @@ class Sender:
     acked_bytes: int = 0
 
     def __post_init__(self) -> None:
-        self._pending: list[tuple[asyncio.Future[object], FeedMessage]] = []
+        self._pending: list[asyncio.Future[object]] = []
+        self._failure: BaseException | None = None
+
+    def _done(self, message: FeedMessage, future: asyncio.Future[object]) -> None:
+        if future.cancelled():
+            self._failure = self._failure or asyncio.CancelledError()
+        elif future.exception() is not None:
+            self._failure = self._failure or future.exception()
+        else:
+            self.acked += 1
+            self.acked_payloads += int(message.events == 0)
+            self.acked_events += message.events
+            self.acked_bytes += len(message.value)
 
     async def send(self, message: FeedMessage) -> None:
         try:
@@ -59,33 +72,24 @@ class Sender:
         except KafkaError as exc:
             await self._settle()
             raise SendFailed(f"the broker refused a message ({type(exc).__name__}: {exc})") from exc
-        self._pending.append((future, message))
+        future.add_done_callback(lambda done: self._done(message, done))
+        self._pending.append(future)
         if len(self._pending) >= self.window:
             await self.drain()
 
-    async def _settle(self) -> BaseException | None:
+    async def _settle(self) -> None:
         pending, self._pending = self._pending, []
         if not pending:
-            return None
+            return
         try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*(f for f, _ in pending), return_exceptions=True), self.ack_timeout)
+            await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), self.ack_timeout)
         except TimeoutError as exc:
-            return exc
-        failure: BaseException | None = None
-        for (_, message), result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
-                failure = failure or result
-            else:
-                self.acked += 1
-                self.acked_payloads += int(message.events == 0)
-                self.acked_events += message.events
-                self.acked_bytes += len(message.value)
-        return failure
+            self._failure = self._failure or exc
 
     async def drain(self) -> None:
         """Await every message in flight; ``SendFailed`` if any was not acknowledged."""
-        failure = await self._settle()
+        await self._settle()
+        failure = self._failure
         if failure is not None:
             raise SendFailed(f"the broker did not acknowledge a message ({type(failure).__name__}"
                              f"{': ' + str(failure) if str(failure) else ''})") from failure
