@@ -3,7 +3,8 @@
 
 Stateless, so it reads the raw topics in batches (``take_events``) and groups the resulting events
 by the partition of ``tracking.events`` their shipment key hashes to: one Faust message per
-partition per batch instead of one per event. It awaits the broker's acknowledgement of everything
+partition per batch instead of one per event (split above ``MAX_MESSAGE_BYTES``, so a backlog never
+builds a message the broker refuses). It awaits the broker's acknowledgement of everything
 it sent before the batch is acked, so an offset is never committed past an unsent event.
 """
 
@@ -24,7 +25,7 @@ from faust.types import EventT, StreamT
 import carriers
 from carriers.base import ParseError
 from schemas.deadletter import DeadLetter
-from schemas.events import TrackingEvent, encode_events, parse_utc
+from schemas.events import TrackingEvent, encode_event_messages, parse_utc
 from trackstream import metrics
 from trackstream.retry import retry_forever
 from trackstream.settings import Settings
@@ -141,9 +142,10 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     async def _send(result: NormalizedBatch) -> None:
         pending: list[Awaitable[Any]] = []
         for partition, events in result.by_partition.items():
-            pending.append(await topics.tracking_events.send(
-                key=events[0].key.encode(), value=encode_events(events), partition=partition, force=True,
-            ))
+            for first, value in encode_event_messages(events):
+                pending.append(await topics.tracking_events.send(
+                    key=first.key.encode(), value=value, partition=partition, force=True,
+                ))
         for letter in result.deadletters:
             pending.append(await topics.deadletter.send(
                 key=letter.carrier.encode(), value=letter.to_json(), force=True,

@@ -328,3 +328,35 @@ async def test_a_message_the_broker_refuses_stops_the_import_and_says_what_was_s
     assert f"stopped in {tmp_path / 'b.json'}" in result.stderr
     assert result.stdout.startswith("partly imported 2 files: 1 payload and 0 events sent in 1 message")
     await settled(http, "ups", number, "delivered")
+
+
+async def test_a_large_feed_imported_while_the_worker_is_down_is_processed_when_it_comes_back(
+    system: System, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Regression: the backlog of a large import made the normalizer group megabytes of events into
+    one message per partition, which the producer refused forever (the worker stalled)."""
+    fleet = f"fleet{uid().lower()}"
+    rows, shipments = 24_000, 4_000
+    feed = tmp_path / "backlog.csv"
+    feed.write_text(CSV_HEADER + "".join(
+        f"B{n % shipments:05d},{'delivered' if n >= rows - shipments else 'in_transit'},,C{n // shipments},"
+        f"Event {n} of the backlog at the regional hub,2026-11-20T{n // shipments + 8:02d}:00:00Z,Utrecht,,NL,\n"
+        for n in range(rows)))
+    system.worker.stop()
+    try:
+        result = run_import(system, fleet, str(feed), "--skip-invalid")
+        assert result.returncode == 0, result.stderr
+        assert f"{rows:,} events sent" in result.stdout
+    finally:
+        system.restart_worker()
+    system.wait_ready()
+
+    async def stored() -> bool:
+        with system.db() as conn:
+            row = conn.execute("SELECT count(*), count(*) FILTER (WHERE status = 'delivered') FROM shipments "
+                               "WHERE carrier = %s", (fleet,)).fetchone()
+        return row == (shipments, shipments)
+
+    await eventually(stored, timeout=240, interval=1.0, what="every shipment of the backlog delivered")
+    last = await settled(http, fleet, f"B{shipments - 1:05d}", "delivered", events=rows // shipments)
+    assert [e["code"] for e in last["events"]] == [f"C{i}" for i in range(rows // shipments)]
