@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import faust
 
-from agents import deadletters, heartbeat, normalize, track, write_postgres
+import carriers
+from agents import deadletters, heartbeat, mapping_overrides, normalize, polling, track, write_postgres
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
 from tables.shipment_states import shipment_states_table
@@ -24,6 +25,7 @@ PRODUCER_BUFFER_MESSAGES = 1000
 
 def create_app(settings: Settings) -> faust.App:
     fast = settings.fast_rebalance
+    carriers.use_definitions(settings.carrier_definitions.values())
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{hp}" for hp in settings.kafka_servers],
@@ -55,9 +57,11 @@ def create_app(settings: Settings) -> faust.App:
     states = shipment_states_table(app, settings.partitions)
     sink = PostgresSink(settings.database_url, settings.sink_pool_size)
     policy = DedupPolicy(horizon=timedelta(days=settings.dedup_horizon_days), max_ids=settings.dedup_max_ids)
-    normalize.register(app, topics, settings)
+    overrides = mapping_overrides.register(app, sink, settings)
+    normalize.register(app, topics, settings, overrides)
     track.register(app, topics, states, policy)
     write_postgres.register(app, topics, sink, settings)
     deadletters.register(app, topics, sink)
     heartbeat.register(app, topics, sink, settings)
+    polling.register(app, settings)
     return app

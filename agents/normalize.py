@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,8 @@ from faust.streams import Stream
 from faust.types import EventT, StreamT
 
 import carriers
-from carriers.base import ParseError
+from agents.mapping_overrides import OVERRIDE_LAYER, MappingOverrides, apply_overrides
+from carriers.base import CodeMapping, ParseError
 from schemas.deadletter import DeadLetter
 from schemas.events import TrackingEvent, encode_event_messages, parse_utc
 from trackstream import metrics
@@ -82,9 +83,11 @@ def normalize_one(
 
 
 def normalize_batch(
-    messages: Sequence[tuple[str, int, int, bytes, dict[str, str]]], partitions: int, now: datetime
+    messages: Sequence[tuple[str, int, int, bytes, dict[str, str]]], partitions: int, now: datetime,
+    overrides: Mapping[tuple[str, str], CodeMapping] | None = None,
 ) -> NormalizedBatch:
-    """(topic, partition, offset, payload, headers) per message → grouped events and dead letters."""
+    """(topic, partition, offset, payload, headers) per message → grouped events and dead letters.
+    ``overrides``: the operators' code mappings (``agents.mapping_overrides``), applied to every event."""
     out = NormalizedBatch()
     for topic, partition, offset, payload, headers in messages:
         carrier = carrier_of(topic)
@@ -105,13 +108,14 @@ def normalize_batch(
                 partition=partition, offset=offset, headers=headers,
             ))
             continue
-        for event in events:
+        for event in apply_overrides(events, overrides or {}):
             out.by_partition[partition_for(event.key, partitions)].append(event)
     return out
 
 
-def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+def register(app: faust.App, topics: Topics, settings: Settings, overrides: MappingOverrides | None = None) -> None:
     partitions = settings.partitions
+    overrides = overrides or MappingOverrides()
 
     async def normalize(stream: StreamT[bytes]) -> None:
         assert isinstance(stream, Stream)
@@ -124,7 +128,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
              decode_headers(e.message.headers))
             for e in batch
         ]
-        result = normalize_batch(messages, partitions, datetime.now(UTC))
+        result = normalize_batch(messages, partitions, datetime.now(UTC), overrides.table)
         # resending is safe: downstream deduplication absorbs repeats
         await retry_forever(lambda: _send(result), "sending a normalized batch")
         for carrier, count in result.raw_count.items():
@@ -134,6 +138,8 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 metrics.EVENTS_OUT.labels(event.carrier, event.status).inc()
                 if not event.mapped:
                     metrics.UNMAPPED.labels(event.carrier).inc()
+                elif event.attributes.get("mapping_layer") == OVERRIDE_LAYER:
+                    metrics.MAPPING_OVERRIDES_APPLIED.labels(event.carrier).inc()
         for letter in result.deadletters:
             log.warning("dead-lettered %s:%s:%s (%s)", letter.topic, letter.partition, letter.offset,
                         letter.reason)

@@ -66,12 +66,12 @@ async def post_feed(request: web.Request) -> web.Response:
         raise ApiError(415, "unsupported_media_type",
                        f"Content-Type {request.content_type!r} is not a feed format; use one of "
                        + ", ".join(sorted(MEDIA_TYPES)))
+    settings = request.app[SETTINGS]
     try:
-        target = resolve_target(carrier, fmt)
+        target = resolve_target(carrier, fmt, settings.configured_carriers)
     except UnknownCarrier as exc:
         metrics.INGRESS.labels("feed", "unknown_carrier").inc()
         raise ApiError(404, "unknown_carrier", str(exc)) from exc
-    settings = request.app[SETTINGS]
     body = await read_body(request, settings.max_feed_bytes)
     if not body.strip():
         raise ApiError(400, "malformed_feed", "empty body")

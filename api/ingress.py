@@ -1,8 +1,9 @@
 """Ingress: carrier webhooks, trackstream's own event format, shipment registration.
 
 Everything that arrives is authenticated, bounded in size and checked for well-formedness, then
-written to Kafka with ``acks=all``; the caller gets 202 only after the broker acknowledged. When
-the broker cannot take it the answer is 503: never 202 for something not stored.
+written to Kafka with ``acks=all``; the caller gets its success answer (202, or the 200 and body a
+carrier expects: ``WEBHOOKS``) only after the broker acknowledged. When the broker cannot take it
+the answer is 503: never a success for something not stored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
@@ -23,12 +25,14 @@ from aiokafka.errors import KafkaError
 
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
+from api.sources import source_allowed
 from carriers.base import ParseError, SignatureError
 from carriers.detect import detect_carrier
 from schemas.events import format_utc, normalize_tracking_number, parse_utc, shipment_key
 from schemas.shipments import ShipmentRegistration
 from trackstream import metrics
 from trackstream import topics as names
+from trackstream.settings import Settings
 from trackstream.topics import partition_for
 
 _CARRIER_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
@@ -93,78 +97,235 @@ def _headers(request: web.Request, source: str) -> dict[str, str]:
     return out
 
 
-def _verify_sendcloud(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+# --- carrier webhooks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What one push presents for authentication: the payload bytes as received (the body, or for a
+    GET push the raw query string), the request headers, and the secret path segment if any."""
+
+    payload: bytes
+    headers: Mapping[str, str]
+    path_token: str = ""
+
+
+def _verify_sendcloud(push: Presented, secret: str) -> None:
     from carriers.sendcloud import verify_signature
 
-    verify_signature(body, headers.get("Sendcloud-Signature"), secret)
+    verify_signature(push.payload, push.headers.get("Sendcloud-Signature"), secret)
 
 
-def _verify_bearer(body: bytes, headers: Mapping[str, str], secret: str) -> None:
-    given = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+def _verify_bearer(push: Presented, secret: str) -> None:
+    given = push.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), secret.encode()):
         raise SignatureError("missing or wrong bearer token")
 
 
-def _verify_myparcel(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+def _verify_myparcel(push: Presented, secret: str) -> None:
     from carriers.myparcel import verify_webhook
 
-    verify_webhook(body, headers, secret)
+    verify_webhook(push.payload, push.headers, secret)
 
 
-def _verify_ups(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+def _verify_ups(push: Presented, secret: str) -> None:
     from carriers.ups import verify_webhook
 
-    verify_webhook(body, headers, secret)
+    verify_webhook(push.payload, push.headers, secret)
+
+
+def _verify_fedex(push: Presented, secret: str) -> None:
+    from carriers.fedex import verify_webhook
+
+    verify_webhook(push.payload, push.headers, secret)
+
+
+def _verify_dhl_parcel_nl(push: Presented, secret: str) -> None:
+    from carriers.dhl_parcel_nl import verify_webhook
+
+    verify_webhook(push.payload, push.headers, secret)
+
+
+def _verify_path_token(push: Presented, secret: str) -> None:
+    if not push.path_token or not hmac.compare_digest(push.path_token.encode(), secret.encode()):
+        raise SignatureError("missing or wrong token in the URL path")
+
+
+def _accepted_json(payload: bytes) -> bytes:
+    return orjson.dumps({"status": "accepted"})
+
+
+def _dpd_ack(payload: bytes) -> bytes:
+    from carriers.dpd_nl import ack_response
+
+    return ack_response(payload)
 
 
 @dataclass(frozen=True)
-class WebhookAuth:
-    """How one carrier's push is authenticated: HMAC signatures or a static shared secret."""
+class Acknowledgement:
+    """The success answer a carrier expects, sent only after the broker acknowledged the write."""
 
-    verify: Callable[[bytes, Mapping[str, str], str], None]
+    status: int
+    content_type: str
+    body: Callable[[bytes], bytes]  # payload -> response body
+
+
+ACCEPTED_202 = Acknowledgement(202, "application/json", _accepted_json)
+ACCEPTED_200 = Acknowledgement(200, "application/json", _accepted_json)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """How one carrier pushes: HTTP method, authentication, source allow-list and the answer it wants.
+
+    ``method`` ``POST``: the payload is the body, checked for well-formed JSON/XML. ``GET``: the
+    payload is the raw query string, the secret is the last path segment
+    (``GET /v1/webhooks/{carrier}/{token}``). ``kind`` names the credential in error codes:
+    ``signature`` (HMAC of the body) or ``token`` (a static shared secret).
+    """
+
+    method: str
+    kind: str
+    verify: Callable[[Presented, str], None]
     secret_variable: str  # the TRACKSTREAM_* variable holding the secret
-    kind: str  # "signature" (body HMAC) or "token" (static secret)
+    ack: Acknowledgement
+    allow_variable: str | None = None  # the TRACKSTREAM_* CIDR list of allowed sources, if any
 
 
 #: Carriers that push to /v1/webhooks/{carrier}; a carrier whose secret is not configured is refused.
-WEBHOOKS: dict[str, WebhookAuth] = {
-    "sendcloud": WebhookAuth(_verify_sendcloud, "TRACKSTREAM_SENDCLOUD_SECRET", "signature"),
-    "postnl": WebhookAuth(_verify_bearer, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN", "token"),
-    "myparcel": WebhookAuth(_verify_myparcel, "TRACKSTREAM_MYPARCEL_API_KEY", "token"),
-    "ups": WebhookAuth(_verify_ups, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL", "token"),
+#: Answers: Sendcloud and MyParcel take any 2xx (202 kept); UPS Track Alert's spec says "return a
+#: 200 status"; DHL eCommerce wants 200 within 5 s; FedEx documents no code (200, the safe one);
+#: DPD wants 200 with ``<push><pushid>…</pushid><status>OK</status></push>``.
+WEBHOOKS: dict[str, Webhook] = {
+    "sendcloud": Webhook("POST", "signature", _verify_sendcloud, "TRACKSTREAM_SENDCLOUD_SECRET", ACCEPTED_202),
+    "postnl": Webhook("POST", "token", _verify_bearer, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN", ACCEPTED_202),
+    "myparcel": Webhook("POST", "token", _verify_myparcel, "TRACKSTREAM_MYPARCEL_API_KEY", ACCEPTED_202),
+    "ups": Webhook("POST", "token", _verify_ups, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL", ACCEPTED_200),
+    "fedex": Webhook("POST", "signature", _verify_fedex, "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN", ACCEPTED_200,
+                     "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW"),
+    "dhl_parcel_nl": Webhook("POST", "token", _verify_dhl_parcel_nl, "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN",
+                             ACCEPTED_200),
+    "dpd_nl": Webhook("GET", "token", _verify_path_token, "TRACKSTREAM_DPD_PUSH_TOKEN",
+                      Acknowledgement(200, "text/xml", _dpd_ack), "TRACKSTREAM_DPD_PUSH_ALLOW"),
 }
 WEBHOOK_CARRIERS: frozenset[str] = frozenset(WEBHOOKS)
 
 
-def authenticate(carrier: str, request: web.Request, body: bytes) -> None:
-    auth = WEBHOOKS[carrier]
+def webhook_for(settings: Settings, carrier: str) -> Webhook | None:
+    """How ``carrier`` pushes: its row of ``WEBHOOKS``, or for a carrier defined by a file
+    (``TRACKSTREAM_CARRIERS_DIR``) a ``POST`` checked as its ``webhook`` section says and answered
+    202; None when it has no webhook."""
+    hook = WEBHOOKS.get(carrier)
+    if hook is not None:
+        return hook
+    definition = settings.carrier_definitions.get(carrier)
+    if definition is None or definition.webhook is None:
+        return None
+    spec = definition.webhook
+
+    def verify(push: Presented, secret: str) -> None:
+        from carriers.configured import verify_webhook
+
+        verify_webhook(spec, push.payload, push.headers, secret)
+
+    return Webhook("POST", spec.kind, verify, spec.secret_env, ACCEPTED_202)
+
+
+def _hook(request: web.Request, carrier: str) -> Webhook:
+    hook = webhook_for(request.app[SETTINGS], carrier)
+    if hook is None:
+        raise ApiError(404, "unknown_carrier", f"no webhook for carrier {carrier!r}")
+    return hook
+
+
+def authenticate(carrier: str, request: web.Request, push: Presented) -> None:
+    hook = _hook(request, carrier)
     secret = request.app[SETTINGS].secrets.get(carrier, "")
     if not secret:
-        raise ApiError(401, f"{auth.kind}_not_configured",
-                       f"set {auth.secret_variable} to accept {carrier} webhooks")
+        raise ApiError(401, f"{hook.kind}_not_configured",
+                       f"set {hook.secret_variable} to accept {carrier} webhooks")
     try:
-        auth.verify(body, request.headers, secret)
+        hook.verify(push, secret)
     except SignatureError as exc:
-        raise ApiError(401, f"invalid_{auth.kind}", str(exc) or "authentication failed") from exc
+        raise ApiError(401, f"invalid_{hook.kind}", str(exc) or "authentication failed") from exc
 
 
-async def webhook(request: web.Request) -> web.Response:
+def check_source(carrier: str, request: web.Request) -> None:
+    """403 when the carrier has a source allow-list and the request's client is outside it."""
+    hook = _hook(request, carrier)
+    settings = request.app[SETTINGS]
+    allow = settings.webhook_allow.get(carrier, ())
+    if hook.allow_variable and not source_allowed(request.remote, request.headers.get("X-Forwarded-For"),
+                                                  allow, settings.trusted_proxies):
+        raise ApiError(403, "source_not_allowed",
+                       f"this source may not push {carrier} webhooks (see {hook.allow_variable})")
+
+
+def check_query(query: bytes) -> None:
+    """A GET push's raw query: non-empty UTF-8 ``key=value`` pairs."""
+    if not query.strip():
+        raise ApiError(400, "malformed_query", "empty query string")
+    try:
+        parse_qsl(query.decode("utf-8"), keep_blank_values=True, strict_parsing=True,
+                  errors="strict", max_num_fields=200)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "malformed_query", f"not a key=value query string: {exc}") from exc
+
+
+def _route(request: web.Request, method: str) -> str:
     carrier = request.match_info["carrier"].lower()
-    started = time.perf_counter()
-    if carrier not in WEBHOOK_CARRIERS:
+    if webhook_for(request.app[SETTINGS], carrier) is None:
         metrics.INGRESS.labels("webhook", "unknown_carrier").inc()
         raise ApiError(404, "unknown_carrier", f"no webhook for carrier {carrier!r}")
-    body = await read_body(request)
+    expected = _hook(request, carrier).method
+    if expected != method:
+        metrics.INGRESS.labels("webhook", "method_not_allowed").inc()
+        where = f"GET /v1/webhooks/{carrier}/<token>" if expected == "GET" else f"POST /v1/webhooks/{carrier}"
+        raise ApiError(405, "method_not_allowed", f"{carrier} pushes with {where}")
     try:
-        authenticate(carrier, request, body)
+        check_source(carrier, request)
+    except ApiError:
+        metrics.INGRESS.labels("webhook", "forbidden").inc()
+        raise
+    return carrier
+
+
+async def _store_push(request: web.Request, carrier: str, push: Presented, started: float) -> web.Response:
+    try:
+        authenticate(carrier, request, push)
     except ApiError:
         metrics.INGRESS.labels("webhook", "unauthorized").inc()
         raise
-    check_well_formed(body, request.content_type)
-    await enqueue(request, names.raw_topic(carrier), body, _headers(request, "webhook"))
+    hook = _hook(request, carrier)
+    if hook.method == "GET":
+        check_query(push.payload)
+    else:
+        check_well_formed(push.payload, request.content_type)
+    await enqueue(request, names.raw_topic(carrier), push.payload, _headers(request, "webhook"))
     metrics.INGRESS.labels("webhook", "accepted").inc()
     metrics.INGRESS_SECONDS.labels("webhook").observe(time.perf_counter() - started)
-    return json_response({"status": "accepted"}, status=202)
+    ack = hook.ack
+    return web.Response(body=ack.body(push.payload), status=ack.status, content_type=ack.content_type)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """``POST /v1/webhooks/{carrier}``: the body is the carrier's payload."""
+    started = time.perf_counter()
+    carrier = _route(request, "POST")
+    body = await read_body(request)
+    return await _store_push(request, carrier, Presented(body, request.headers), started)
+
+
+async def webhook_get(request: web.Request) -> web.Response:
+    """``GET /v1/webhooks/{carrier}/{token}`` (DPD): the raw query string, exactly as received, is the
+    payload; the last path segment is the secret (without it: 401)."""
+    started = time.perf_counter()
+    carrier = _route(request, "GET")
+    query = request.raw_path.partition("?")[2].partition("#")[0].encode("utf-8", "surrogateescape")
+    if len(query) > request.app[SETTINGS].max_body_bytes:
+        raise ApiError(413, "payload_too_large", "query string too long")
+    push = Presented(query, request.headers, request.match_info.get("token", ""))
+    return await _store_push(request, carrier, push, started)
 
 
 def _load_json(body: bytes) -> Any:

@@ -141,7 +141,8 @@ async def unmapped_codes(request: web.Request) -> web.Response:
     """Carrier codes no mapping row knows yet: how often, since when, and an example event.
 
     Includes codes a coarser fallback still mapped (``resolved_by_fallback`` of their events): the
-    code itself is unknown and the table should learn it."""
+    code itself is unknown and the table should learn it. A code with an operator's mapping
+    override (``api.mappings``) is no longer listed: it is mapped from then on."""
     carrier = request.match_info["carrier"].lower()
     async with request.app[DB].connection() as conn:
         async with conn.cursor(row_factory=dict_row) as cur:
@@ -152,8 +153,10 @@ async def unmapped_codes(request: web.Request) -> web.Response:
                 "(array_agg(description ORDER BY received_at DESC))[1] AS description, "
                 "(array_agg(shipment_key ORDER BY received_at DESC))[1] AS example_shipment, "
                 "(array_agg(event_id ORDER BY received_at DESC))[1] AS example_event_id "
-                "FROM tracking_events WHERE carrier = %s "
+                "FROM tracking_events t WHERE carrier = %s "
                 "AND (NOT mapped OR attributes ->> 'mapping_layer' = 'status_code') "
+                "AND NOT EXISTS (SELECT 1 FROM code_mapping_overrides o "
+                "WHERE o.carrier = t.carrier AND o.code = t.code) "
                 "GROUP BY code ORDER BY events DESC, code",
                 (carrier,),
             )

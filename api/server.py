@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import feeds, health, ingress, query
+from api import feeds, health, ingress, mappings, pollers, query
 from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
 from trackstream.settings import Settings
@@ -70,12 +70,18 @@ def init_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_kafka, _db])
     app.router.add_post("/v1/webhooks/{carrier}", ingress.webhook)
+    app.router.add_get("/v1/webhooks/{carrier}", ingress.webhook_get, allow_head=False)  # no token: 401
+    app.router.add_get("/v1/webhooks/{carrier}/{token}", ingress.webhook_get, allow_head=False)
     app.router.add_post("/v1/events", ingress.post_events)
     app.router.add_post("/v1/feeds/{carrier}", feeds.post_feed)
     app.router.add_post("/v1/shipments", ingress.post_shipment)
     app.router.add_get("/v1/shipments", query.search_shipments)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", query.get_shipment)
     app.router.add_get("/v1/carriers/{carrier}/unmapped-codes", query.unmapped_codes)
+    app.router.add_get("/v1/carriers/{carrier}/mappings", mappings.list_mappings)
+    app.router.add_put("/v1/carriers/{carrier}/mappings/{code}", mappings.put_mapping)
+    app.router.add_delete("/v1/carriers/{carrier}/mappings/{code}", mappings.delete_mapping)
+    app.router.add_get("/v1/pollers", pollers.list_pollers)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

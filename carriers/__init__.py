@@ -2,18 +2,25 @@
 
 ``PARSERS`` maps a carrier name to its parser. The adapters are imported on first use, so
 ``import carriers`` stays cheap (no code tables are loaded until a payload is parsed).
+
+Carriers defined by a file (``carriers.definition``, ``TRACKSTREAM_CARRIERS_DIR``) have no module:
+a process that loaded their definitions registers them with ``use_definitions``, and
+``get_parser`` finds them after the built-in adapters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carriers.base import Parser
 
-__all__ = ["ADAPTERS", "KNOWN_CARRIERS", "PARSERS", "Parser", "get_parser"]
+if TYPE_CHECKING:
+    from carriers.definition import CarrierDefinition
+
+__all__ = ["ADAPTERS", "KNOWN_CARRIERS", "PARSERS", "Parser", "configured_carriers", "get_parser", "use_definitions"]
 
 
 def _lazy(module: str) -> Parser:
@@ -36,6 +43,29 @@ PARSERS: dict[str, Parser] = {name: _lazy(name) for name in ADAPTERS}
 KNOWN_CARRIERS: frozenset[str] = frozenset(PARSERS)
 
 
+_CONFIGURED: dict[str, Parser] = {}
+
+
+def use_definitions(definitions: Iterable[CarrierDefinition]) -> None:
+    """Make these configured carriers' parsers the ones ``get_parser`` finds (replacing earlier ones)."""
+    from carriers.configured import parser_for
+
+    parsers = {}
+    for definition in definitions:
+        if definition.carrier in PARSERS:
+            raise ValueError(f"{definition.source}: {definition.carrier!r} is a built-in adapter")
+        parsers[definition.carrier] = parser_for(definition)
+    _CONFIGURED.clear()
+    _CONFIGURED.update(parsers)
+
+
+def configured_carriers() -> tuple[str, ...]:
+    """The carriers registered by ``use_definitions``, sorted."""
+    return tuple(sorted(_CONFIGURED))
+
+
 def get_parser(name: str) -> Parser | None:
-    """The parser for ``name`` (case-insensitive), or None for a carrier without an adapter."""
-    return PARSERS.get(name.strip().lower())
+    """The parser for ``name`` (case-insensitive): a built-in adapter, else a configured carrier,
+    else None."""
+    key = name.strip().lower()
+    return PARSERS.get(key) or _CONFIGURED.get(key)

@@ -1,6 +1,6 @@
 """DHL Parcel NL (DHL eCommerce Benelux) adapter: native track-trace and the DHL Unified Tracking API.
 
-Both are polled (``source="poll"``); DHL Parcel NL has no public push, so no ``verify_webhook``.
+Both are polled (``source="poll"``), and both can be pushed (``source="webhook"``, see below).
 
 Shapes. **Native** ``GET api-gw.dhlparcel.nl/track-trace?key=…``: a JSON array of parcels even for
 one key (a bare parcel object is accepted too): ``barcode``, ``barcodes[]`` (aliases), ``events[]``
@@ -14,9 +14,10 @@ key(s)`` (plain or JSON) are ``CarrierErrorResponse(not_found=True)``. **Unified
 problem documents ``not_found=False``. ``parse_unified`` is shared with the DHL Express adapter
 (``service=express``), which passes its own mapper and zones.
 
-Tracking number. Native ``barcode``; when the poller passes the number it asked for in the
-``X-Trackstream-Tracking-Number`` header and it is the barcode or one of ``barcodes[]``, that number
-is used (the shipment key then matches the registered number); the others go to attributes.
+Tracking number. Native ``barcode``; when the poller passes the numbers it asked for in the
+``X-Trackstream-Tracking-Number`` header (comma-joined for a batch) and one is the barcode or one of
+``barcodes[]``, that number is used (the shipment key then matches the registered number); the
+others go to attributes.
 Unified: ``id``.
 
 Mapping (``mappings/dhl_parcel_nl.json``): the detailed ``status`` first, then the native
@@ -37,11 +38,24 @@ unified shipment ``status`` becomes an event only when ``events`` is empty: the 
 one scan as ``07:53:47Z`` there and as zone-less ``07:53:47`` in ``events`` (merging duplicates it).
 
 Events are returned per parcel oldest first. Ids are derived (DHL gives none): carrier, tracking
-number, UTC instant, code; location text never enters the id.
+number, UTC instant, code; location text never enters the id, nor does the transport, so the same
+scan polled and pushed is one event.
+
+Push. DHL Parcel NL documents a "Track & Trace Pusher" (api.dhlparcel.nl guide, chapter 6): per
+parcel subscriptions or organisation-wide pushing to a URL configured in My DHL Parcel, with
+authorisation type "API key": a header name and key value chosen by the customer. The DHL Unified
+Push API (``service=parcel-nl``) has the same scheme (``ApiKeyAuthentication``: header + token).
+trackstream expects the header ``X-API-Key`` (``WEBHOOK_HEADER``) carrying
+``TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN`` (``verify_webhook``, constant time). *Assumption*: the
+pusher's body is not published; it is read as the native track-trace shape (one parcel object or
+an array of them) or the unified ``{"shipments": [...]}`` envelope, i.e. exactly what ``parse``
+reads from the polled APIs. Nothing in the payload tells push from poll, so events are
+``source="webhook"`` when trackstream's ingress marked the raw message (``source: webhook`` header).
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -57,6 +71,7 @@ from carriers.base import (
     CodeMapping,
     ParseError,
     PayloadError,
+    SignatureError,
     load_mapping_file,
     localize,
     parse_code_table,
@@ -69,6 +84,9 @@ from schemas.taxonomy import Status
 CARRIER = "dhl_parcel_nl"
 HOME_ZONE = "Europe/Amsterdam"
 TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
+WEBHOOK_HEADER = "X-API-Key"
+#: the header trackstream's ingress adds to every raw message it stores (``webhook`` for pushes)
+SOURCE_HEADER = "source"
 _NOT_FOUND_TEXTS = ("no parcel found", "not found", "no shipment", "no result")
 _CODE_LIKE = re.compile(r"^[A-Z0-9_/\-]+$")
 _RETURN_TYPES = frozenset({"RETOUR", "RETURN"})
@@ -186,18 +204,18 @@ def _native_events(parcel: Mapping[str, Any], what: str) -> list[tuple[Mapping[s
     return pairs
 
 
-def _parcel_number(parcel: Mapping[str, Any], requested: str, what: str) -> tuple[str, list[str]]:
+def _parcel_number(parcel: Mapping[str, Any], requested: frozenset[str], what: str) -> tuple[str, list[str]]:
     barcode = text(parcel.get("barcode"))
     aliases = [tracking_number(a, f"{what}.barcodes") for a in as_list(parcel.get("barcodes")) if text(a)]
     known = ([tracking_number(barcode, f"{what}.barcode")] if barcode else []) + aliases
     if not known:
         raise PayloadError(f"missing tracking number ({what}.barcode)")
-    number = requested if requested and requested in known else known[0]
+    number = next((n for n in known if n in requested), known[0])
     return number, [n for n in dict.fromkeys(known) if n != number]
 
 
 def _native_parcel(
-    parcel: Mapping[str, Any], what: str, requested: str, received_at: datetime
+    parcel: Mapping[str, Any], what: str, requested: frozenset[str], received_at: datetime
 ) -> list[TrackingEvent]:
     number, aliases = _parcel_number(parcel, requested, what)
     kind = text(parcel.get("type")).upper()
@@ -262,7 +280,8 @@ def _native(items: list[Any], headers: Mapping[str, str], received_at: datetime)
     if not items:
         raise CarrierErrorResponse("DHL Parcel NL: no parcel found (empty track-trace answer)", not_found=True)
     requested_raw = header(headers, TRACKING_NUMBER_HEADER) or ""
-    requested = tracking_number(requested_raw, TRACKING_NUMBER_HEADER) if requested_raw.strip() else ""
+    requested = frozenset(tracking_number(part, TRACKING_NUMBER_HEADER) for part in requested_raw.split(",")
+                          if part.strip())
     events: list[TrackingEvent] = []
     for index, raw in enumerate(items):
         events.extend(_native_parcel(obj(raw, f"parcel[{index}]"), f"parcel[{index}]", requested, received_at))
@@ -383,8 +402,30 @@ def _text_answer(payload: bytes) -> CarrierErrorResponse | None:
     return CarrierErrorResponse(f"DHL Parcel NL: {body[:200]}", not_found=True)
 
 
+def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    """Track & Trace Pusher: the ``X-API-Key`` header must equal the configured key (``body`` unused).
+
+    A static shared secret chosen by the customer, not a body signature. Raises ``SignatureError``.
+    """
+    if not secret:
+        raise SignatureError("no DHL Parcel NL webhook key configured")
+    given = (header(headers, WEBHOOK_HEADER) or "").strip()
+    if not given:
+        raise SignatureError(f"missing {WEBHOOK_HEADER} header")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise SignatureError(f"{WEBHOOK_HEADER} header does not match")
+
+
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
-    """Normalize one DHL Parcel NL track-trace or unified tracking response. See the module docstring."""
+    """Normalize one DHL Parcel NL track-trace or unified tracking response, polled or pushed. See the
+    module docstring."""
+    events = _parse(payload, headers, received_at)
+    if (header(headers, SOURCE_HEADER) or "").strip() == "webhook":
+        return [replace(e, source="webhook") for e in events]
+    return events
+
+
+def _parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     try:
         if isinstance(payload, bytes | bytearray | memoryview):
             answer = _text_answer(bytes(payload))

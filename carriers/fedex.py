@@ -1,4 +1,5 @@
-"""FedEx adapter: Track API v1 responses (``POST /track/v1/trackingnumbers``, ``source="poll"``).
+"""FedEx adapter: Track API v1 responses (``POST /track/v1/trackingnumbers``, ``source="poll"``) and
+Advanced Integrated Visibility (AIV) webhook pushes (``source="webhook"``).
 
 Shapes:
 
@@ -21,8 +22,22 @@ Shapes:
   an ``error`` (the API doc example) is parsed; the error code goes to ``attributes["error_code"]``.
   ``completeTrackResults: []`` is not-found; results without scans and without errors give ``[]``.
 * ``latestStatusDetail`` has no timestamp, so it is not an event: its codes go to the attributes.
-  The poller must ask for ``includeDetailedScans: true``. The AIV webhook payload is not public
-  (see the note), so there is no webhook shape and no ``verify_webhook``.
+  The poller must ask for ``includeDetailedScans: true``.
+* **AIV webhook** (``POST`` to our URL; FedEx's published ``TestWebhookOutputVO`` schema): the
+  Track API envelope ``{"transactionId", "outputMetaData": [...], "output": {"completeTrackResults":
+  [...]}}``, where ``outputMetaData`` describes the push attempt (time stamp, attempt number). It is
+  read exactly like a Track API response, so a scan seen by push and by poll gets the same event id.
+  Events are ``source="webhook"`` when the payload has ``outputMetaData`` or the ingress marked it
+  (``source: webhook`` header); the ``transactionId`` goes to ``attributes["transaction_id"]``. A
+  push without scans (an estimated-delivery update, proof-of-delivery images) gives ``[]``. FedEx
+  says pushes may arrive out of order: the tracker orders by scan time. *Assumption*: the field
+  list of a live AIV push is not public beyond that schema; anything else FedEx adds is ignored.
+
+Webhook authentication (``verify_webhook``): FedEx documents ``fdx-signature`` = base64 of
+HMAC-SHA256 over the exact body bytes, keyed with the *security token* entered when the AIV
+webhook project (or the "Test Webhook URL" console) was set up. FedEx's own prose also mentions
+"hex encoding", so the lowercase hex form of the same MAC is accepted too; both are compared in
+constant time. FedEx also publishes a source CIDR (prod ``20.65.16.22/31``) for an allow-list.
 
 Mapping (``mappings/fedex.json``), per scan: ``exception_codes["<eventType>:<exceptionCode>"]``
 first (``DE`` + ``08`` "customer not available" is a failed attempt, other ``DE`` stay exceptions),
@@ -49,6 +64,10 @@ code ``eventType`` or ``eventType/exceptionCode`` (never location text).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -57,13 +76,25 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import as_list, compact, iso_instant, load_json, obj, sub, text, tracking_number, zone_for_location
+from carriers._util import (
+    as_list,
+    compact,
+    header,
+    iso_instant,
+    load_json,
+    obj,
+    sub,
+    text,
+    tracking_number,
+    zone_for_location,
+)
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
     ParseError,
     PayloadError,
+    SignatureError,
     load_mapping_file,
     localize,
     parse_code_table,
@@ -79,8 +110,33 @@ from schemas.events import (
 CARRIER = "fedex"
 HOME_ZONE = "America/Chicago"  # Memphis
 NOT_FOUND_MARK = "NOTFOUND"
+SIGNATURE_HEADER = "fdx-signature"
+#: the header trackstream's ingress adds to every raw message it stores (``webhook`` for pushes)
+SOURCE_HEADER = "source"
 _DELAY_CODES = frozenset({"DY", "DD", "PD", "RL"})
 _MIDNIGHT = re.compile(r"T00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$")
+
+
+def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    """AIV: ``fdx-signature`` must be base64 (or hex) of HMAC-SHA256(security token, raw body).
+
+    Raises ``SignatureError`` when the header is missing, unreadable or does not match. Never
+    re-serialise the body: FedEx signs the exact bytes it sent.
+    """
+    if not secret:
+        raise SignatureError("no FedEx webhook security token configured")
+    given = (header(headers, SIGNATURE_HEADER) or "").strip()
+    if not given:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    mac = hmac.new(secret.encode(), bytes(body), hashlib.sha256).digest()
+    try:
+        decoded = base64.b64decode(given, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    as_base64 = hmac.compare_digest(decoded, mac)
+    as_hex = hmac.compare_digest(given.lower().encode(), mac.hex().encode())
+    if not (as_base64 or as_hex):
+        raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,12 +371,19 @@ def _track_output(output: Mapping[str, Any], received_at: datetime) -> list[Trac
     return events
 
 
+def _as_push(events: list[TrackingEvent], body: Mapping[str, Any]) -> list[TrackingEvent]:
+    extra = compact({"transaction_id": text(body.get("transactionId"))})
+    return [replace(e, source="webhook", attributes={**e.attributes, **extra}) for e in events]
+
+
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
-    """Normalize one FedEx Track API v1 response. See the module docstring."""
+    """Normalize one FedEx Track API v1 response or AIV push. See the module docstring."""
     try:
         body = obj(load_json(payload), "payload")
         if "output" in body:
-            return _track_output(obj(body["output"], "output"), received_at)
+            events = _track_output(obj(body["output"], "output"), received_at)
+            pushed = "outputMetaData" in body or (header(headers, SOURCE_HEADER) or "").strip() == "webhook"
+            return _as_push(events, body) if pushed else events
         raw_errors = body.get("errors")
         if isinstance(raw_errors, list | dict) and raw_errors:
             errors = [

@@ -103,9 +103,15 @@ def shipment_row(state: ShipmentState) -> tuple[Any, ...]:
 
 
 async def _prepare_connection(conn: AsyncConnection[Any]) -> None:
-    for ddl in _STAGING:
-        await conn.execute(ddl)
-    await conn.commit()
+    try:
+        for ddl in _STAGING:
+            await conn.execute(ddl)
+        await conn.commit()
+    except BaseException:
+        # never leave the session "idle in transaction (aborted)": the pool discards the connection,
+        # and an open aborted transaction would hold locks until the server drops it
+        await conn.rollback()
+        raise
 
 
 class PostgresSink:

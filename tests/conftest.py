@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import orjson
 import psycopg
 import pytest
 
-from tests.support import settings_from, stack_env, world_traversable_tmpdir
+from tests.fakes.carrier_api import FakeCarrierApi
+from tests.support import settings_from, stack_env, with_test_carriers, world_traversable_tmpdir
 from trackstream.settings import Settings
 from trackstream.stack.local import LocalStack
 from trackstream.stack.process import ManagedProcess, wait_for
@@ -29,6 +31,7 @@ class System:
     settings: Settings
     worker: ManagedProcess
     api: ManagedProcess
+    carrier_api: FakeCarrierApi  # the worker polls its "session-postnl" account here
 
     @property
     def base_url(self) -> str:
@@ -59,10 +62,23 @@ class System:
         wait_for(ready, timeout, "the system to be ready", interval=0.5)
 
 
+#: Shipments registered for this customer are polled by the session worker's own poller.
+WORKER_POLLED_CUSTOMER = "polled-by-worker"
+
+
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
     data_dir = world_traversable_tmpdir("trackstream-test-")
-    env = stack_env(data_dir)
+    carrier_api = FakeCarrierApi().start()
+    accounts = data_dir / "poll-accounts.yaml"
+    accounts.write_bytes(orjson.dumps({"accounts": [
+        # only shipments registered for this customer, so other tests' shipments are left alone
+        {"name": "session-postnl", "carrier": "postnl", "base_url": carrier_api.base_url,
+         "credentials": {"api_key": carrier_api.postnl_key}, "customers": [WORKER_POLLED_CUSTOMER],
+         "cadence": {"pre_transit": "1s", "in_transit": "1s", "not_found": "1s", "idle": "0.3s"}},
+    ]}))
+    env = {**with_test_carriers(stack_env(data_dir), data_dir), "TRACKSTREAM_POLL_ACCOUNTS": str(accounts),
+           "TRACKSTREAM_MAPPING_REFRESH_SECONDS": "1"}
     settings = settings_from(env)
     stack = LocalStack(settings)
     try:
@@ -70,11 +86,12 @@ def system() -> Iterator[System]:
         stack.reset_metrics_dir()
         worker = stack.start_worker("worker-1", env)
         api = stack.start_api(env)
-        sys_ = System(stack=stack, env=env, settings=settings, worker=worker, api=api)
+        sys_ = System(stack=stack, env=env, settings=settings, worker=worker, api=api, carrier_api=carrier_api)
         sys_.wait_ready()
         yield sys_
     finally:
         stack.stop()
+        carrier_api.stop()
         if os.environ.get("TRACKSTREAM_KEEP_TEST_DATA") != "1":
             shutil.rmtree(data_dir, ignore_errors=True)
 

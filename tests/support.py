@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from trackstream.settings import Settings
 from trackstream.stack.ephemeral import free_port, stack_env, world_traversable_tmpdir
 
-__all__ = ["eventually", "free_port", "settings_from", "stack_env", "world_traversable_tmpdir"]
+__all__ = ["eventually", "free_port", "settings_from", "stack_env", "with_test_carriers", "world_traversable_tmpdir"]
+
+#: Carriers defined by a file only (no Python module), loaded by the test system's worker and API.
+TEST_CARRIERS = Path(__file__).resolve().parent / "fixtures" / "carriers"
+PIGEONPOST_SECRET = "test-pigeonpost-secret"
+
+
+def with_test_carriers(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """``env`` plus the test carrier definitions, copied into a folder of the stack's own
+    (``TRACKSTREAM_CARRIERS_DIR``), and their webhook secrets."""
+    folder = data_dir / "carriers"
+    folder.mkdir(parents=True, exist_ok=True)
+    for definition in TEST_CARRIERS.glob("*.yaml"):
+        shutil.copy(definition, folder / definition.name)
+    return {**env, "TRACKSTREAM_CARRIERS_DIR": str(folder), "PIGEONPOST_WEBHOOK_SECRET": PIGEONPOST_SECRET}
 
 
 def settings_from(env: dict[str, str]) -> Settings:

@@ -180,6 +180,19 @@ def test_every_trackstream_variable_is_documented(services: dict[str, Json]) -> 
     assert referenced <= set(DOCUMENTED), sorted(referenced - set(DOCUMENTED))
 
 
+SECRET_OR_SOURCE = re.compile(r"_(SECRET|TOKEN|API_KEY|CREDENTIAL|ALLOW|PROXIES|ACCOUNTS)$")
+
+
+def test_every_secret_and_source_rule_can_be_set(services: dict[str, Json]) -> None:
+    """Webhook secrets, allow-lists and the poll accounts are passed through from the host."""
+    wanted = {name for name in DOCUMENTED if SECRET_OR_SOURCE.search(name)}
+    assert len(wanted) >= 10
+    for name in ("worker", "api"):
+        env = raw_environment(services[name])
+        for variable in wanted:
+            assert env.get(variable) == f"${{{variable}:-}}", f"{name}: {variable} is not passed through"
+
+
 def test_app_services_have_valid_settings(services: dict[str, Json]) -> None:
     for name in APP_SERVICES:
         settings_of(services[name])  # raises SettingsError when a value is unusable

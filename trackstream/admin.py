@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -32,7 +33,7 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     created: list[str] = []
     try:
         existing = set(await admin.list_topics())
-        wanted = [t for t in names.all_topics() if t not in existing]
+        wanted = [t for t in names.all_topics(settings.configured_carriers) if t not in existing]
         if wanted:
             try:
                 await admin.create_topics(
@@ -46,9 +47,9 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     return created
 
 
-def consumed_topics() -> list[str]:
+def consumed_topics(configured: Iterable[str] = ()) -> list[str]:
     """The topics the worker's consumer group reads."""
-    return [*(names.raw_topic(c) for c in names.RAW_CARRIERS), names.TRACKING_EVENTS,
+    return [*(names.raw_topic(c) for c in names.raw_carriers(configured)), names.TRACKING_EVENTS,
             names.SHIPMENTS_REGISTERED, names.SHIPMENT_CHANGES, names.DEADLETTER]
 
 
@@ -60,7 +61,8 @@ async def consumer_lag(settings: Settings) -> dict[str, int]:
         await admin.start()
         await consumer.start()
         committed = await admin.list_consumer_group_offsets(settings.app_id)
-        tracked = [TopicPartition(t, p) for t in consumed_topics() for p in range(settings.partitions)]
+        tracked = [TopicPartition(t, p) for t in consumed_topics(settings.configured_carriers)
+                   for p in range(settings.partitions)]
         ends = await consumer.end_offsets(tracked)
         lag: dict[str, int] = {}
         for tp, end in ends.items():

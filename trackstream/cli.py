@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from trackstream.settings import DOCUMENTED, Settings, SettingsError
+from trackstream.settings import DOCUMENTED, Settings, SettingsError, load_carrier_definitions
 
 QUIET_LOGGERS = ("faust", "aiokafka", "mode", "kafka", "rocksdict")
 
@@ -27,9 +28,14 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     from carriers.base import ParseError
     from schemas.events import format_utc_seconds
 
+    try:  # carriers defined by a file count too (only this setting is read: normalize needs no stack)
+        carriers.use_definitions(load_carrier_definitions(os.environ).values())
+    except SettingsError as exc:
+        print(f"trackstream normalize: {exc}", file=sys.stderr)
+        return 2
     parser = carriers.get_parser(args.carrier)
     if parser is None:
-        known = ", ".join(sorted(carriers.KNOWN_CARRIERS))
+        known = ", ".join(sorted({*carriers.KNOWN_CARRIERS, *carriers.configured_carriers()}))
         print(f"trackstream normalize: unknown carrier {args.carrier!r} (known: {known})", file=sys.stderr)
         return 2
     try:
@@ -87,6 +93,47 @@ def cmd_up(settings: Settings) -> int:
     return up(settings)
 
 
+def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the pollers alone (a dedicated deployment, or with ``TRACKSTREAM_POLL_IN_WORKER=0``)."""
+    import signal
+
+    from pollers.accounts import AccountsError, load_accounts
+    from pollers.clients import CLIENTS
+    from pollers.service import PollerService
+
+    path = args.accounts or settings.poll_accounts
+    if not path:
+        print("trackstream poll: no accounts file (set TRACKSTREAM_POLL_ACCOUNTS or pass --accounts)",
+              file=sys.stderr)
+        return 2
+    try:
+        accounts = load_accounts(path)
+    except AccountsError as exc:
+        print(f"trackstream poll: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        for account in accounts:
+            client = CLIENTS[account.carrier]
+            rate = client.rate_limit(account)
+            print(f"{account.name}: {account.carrier} at {client.resolved_base_url(account)}, "
+                  f"{rate.requests:g} requests per {rate.per_seconds:g}s, batches of {client.batch_size(account)}")
+        return 0
+    from sinks.migrations import migrate
+
+    migrate(settings.database_url)
+    service = PollerService(accounts, database_url=settings.database_url, kafka_bootstrap=settings.kafka_bootstrap,
+                            worker_id=settings.worker_id)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.stop)
+        await service.run()
+
+    asyncio.run(main())
+    return 0
+
+
 def cmd_migrate(settings: Settings) -> int:
     from sinks.migrations import migrate
 
@@ -108,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a Faust worker against TRACKSTREAM_KAFKA_BOOTSTRAP")
     sub.add_parser("api", help="run the HTTP API")
     sub.add_parser("migrate", help="apply database migrations")
+    pl = sub.add_parser("poll", help="run the carrier pollers alone (workers run them too)")
+    pl.add_argument("--accounts", help="accounts file (default: TRACKSTREAM_POLL_ACCOUNTS)")
+    pl.add_argument("--check", action="store_true", help="validate the accounts file, print it and exit")
     sub.add_parser("config", help="list every TRACKSTREAM_* setting with its default")
     n = sub.add_parser("normalize", help="print the normalized events of a carrier payload file as JSON lines")
     n.add_argument("carrier")
@@ -151,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         from trackstream.feeds.cli import run as run_import
 
         return run_import(args, settings)
+    if args.command == "poll":
+        return cmd_poll(settings, args)
     if args.command == "bench":
         from bench.pipeline import run_bench
 

@@ -13,6 +13,9 @@ EVENTS_IN = Counter("trackstream_raw_messages_total", "Raw carrier messages cons
 EVENTS_OUT = Counter("trackstream_events_total", "Normalized events produced", ["carrier", "status"])
 DEADLETTERED = Counter("trackstream_deadletter_total", "Messages dead-lettered", ["carrier", "error"])
 UNMAPPED = Counter("trackstream_unmapped_codes_total", "Events whose carrier code is unmapped", ["carrier"])
+MAPPING_OVERRIDES_APPLIED = Counter(
+    "trackstream_mapping_overrides_applied_total", "Events mapped by an operator's code mapping override", ["carrier"],
+)
 DUPLICATES = Counter("trackstream_duplicate_events_total", "Duplicate events absorbed", ["carrier"])
 LATE = Counter("trackstream_late_events_total", "Events older than the shipment's newest", ["carrier"])
 STATE_CHANGES = Counter("trackstream_status_changes_total", "Shipment status transitions", ["carrier", "status"])
@@ -30,4 +33,14 @@ INGRESS = Counter("trackstream_ingress_requests_total", "HTTP ingress requests",
 INGRESS_SECONDS = Histogram(
     "trackstream_ingress_seconds", "Ingress latency until the broker acknowledged", ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+POLL_REQUESTS = Counter("trackstream_poll_requests_total", "Carrier API calls by pollers", ["carrier", "outcome"])
+POLL_RATE_WAIT = Histogram(
+    "trackstream_poll_rate_wait_seconds", "Time a poll request waited for its rate limit", ["carrier"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60),
+)
+POLLED = Counter("trackstream_polled_shipments_total", "Shipments polled, by result", ["carrier", "result"])
+POLL_LEADER = Gauge(
+    "trackstream_poller_leader", "1 while this process polls the account", ["carrier", "account"],
+    multiprocess_mode="livesum",
 )

@@ -6,11 +6,16 @@ trackstream keeps everything under its own prefix and passes values explicitly.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from carriers.definition import CarrierDefinition
 
 
 class SettingsError(ValueError):
@@ -45,8 +50,22 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
     "TRACKSTREAM_MYPARCEL_API_KEY": ("", "MyParcel API key: verifies X-MyParcel-Authorization on its webhooks."),
     "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": ("", "UPS Track Alert subscription credential (its `credential` header)."),
+    "TRACKSTREAM_DPD_PUSH_TOKEN": ("", "Secret path segment of DPD's push URL: GET /v1/webhooks/dpd_nl/<token>."),
+    "TRACKSTREAM_DPD_PUSH_ALLOW": ("", "CIDR list DPD pushes may come from; empty: any source."),
+    "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN": ("", "FedEx AIV security token: verifies the fdx-signature header."),
+    "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW": ("", "CIDR list FedEx AIV pushes may come from; empty: any source."),
+    "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN": ("", "API key DHL Parcel NL's Track & Trace Pusher sends in X-API-Key."),
+    "TRACKSTREAM_TRUSTED_PROXIES": ("", "CIDR list of reverse proxies whose X-Forwarded-For is believed."),
+    "TRACKSTREAM_POLL_ACCOUNTS": (
+        "", "YAML/JSON file of carrier accounts to poll (see pollers/accounts.py); empty: no polling."
+    ),
+    "TRACKSTREAM_POLL_IN_WORKER": (
+        "1", "1: workers run the pollers (one per account across all workers); 0: only `trackstream poll` does."
+    ),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
+    "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
+    "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
 }
 
 
@@ -72,8 +91,53 @@ def _float(env: Mapping[str, str], name: str) -> float:
     return value
 
 
+def _positive(env: Mapping[str, str], name: str) -> float:
+    value = _float(env, name)
+    if value <= 0:
+        raise SettingsError(f"{name} must be > 0, got {value}")
+    return value
+
+
 def _str(env: Mapping[str, str], name: str) -> str:
     return env.get(name, DOCUMENTED[name][0])
+
+
+def load_carrier_definitions(env: Mapping[str, str]) -> dict[str, CarrierDefinition]:
+    """The carriers defined in ``TRACKSTREAM_CARRIERS_DIR`` (none when it is empty), validated;
+    SettingsError naming the file and field when one is invalid."""
+    from carriers.definition import DefinitionError, load_folder
+
+    folder = _str(env, "TRACKSTREAM_CARRIERS_DIR").strip()
+    if not folder:
+        return {}
+    try:
+        definitions = load_folder(Path(folder))
+    except DefinitionError as exc:
+        raise SettingsError(f"TRACKSTREAM_CARRIERS_DIR: {exc}") from exc
+    for definition in definitions.values():
+        if definition.webhook is not None and definition.webhook.secret_env in DOCUMENTED:
+            raise SettingsError(f"TRACKSTREAM_CARRIERS_DIR: {definition.source}: webhook.secret_env: "
+                                f"{definition.webhook.secret_env} is a trackstream setting, not a secret")
+    return definitions
+
+
+def _configured_secrets(env: Mapping[str, str], definitions: Mapping[str, CarrierDefinition]) -> dict[str, str]:
+    """Each configured carrier's webhook secret, from the variable its definition names."""
+    return {name: env.get(d.webhook.secret_env, "") for name, d in definitions.items() if d.webhook is not None}
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    """A comma/space separated CIDR list (a bare address is a /32 or /128)."""
+    out: list[Network] = []
+    for part in _str(env, name).replace(",", " ").split():
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a list of CIDR networks, got {part!r}") from exc
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -100,7 +164,14 @@ class Settings:
     local_workers: int
     worker_heartbeat_seconds: float
     worker_id: str
+    mapping_refresh_seconds: float
+    poll_accounts: str = ""
+    poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: carrier -> networks its pushes may come from (absent or empty: any source)
+    webhook_allow: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
+    trusted_proxies: tuple[Network, ...] = ()
+    carrier_definitions: Mapping[str, CarrierDefinition] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +188,7 @@ class Settings:
         db = _str(env, "TRACKSTREAM_DATABASE_URL")
         if not db.startswith(("postgresql://", "postgres://")):
             raise SettingsError("TRACKSTREAM_DATABASE_URL must be a postgresql:// URL")
+        definitions = load_carrier_definitions(env)
         return cls(
             data_dir=Path(_str(env, "TRACKSTREAM_DATA_DIR")).absolute(),
             kafka_bootstrap=bootstrap,
@@ -140,11 +212,27 @@ class Settings:
             local_workers=_int(env, "TRACKSTREAM_LOCAL_WORKERS", minimum=1),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
-            secrets={"sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
+            mapping_refresh_seconds=_positive(env, "TRACKSTREAM_MAPPING_REFRESH_SECONDS"),
+            poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
+            poll_in_worker=_str(env, "TRACKSTREAM_POLL_IN_WORKER") in ("1", "true", "yes"),
+            secrets={**_configured_secrets(env, definitions),
+                     "sendcloud": _str(env, "TRACKSTREAM_SENDCLOUD_SECRET"),
                      "postnl": _str(env, "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN"),
                      "myparcel": _str(env, "TRACKSTREAM_MYPARCEL_API_KEY"),
-                     "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL")},
+                     "ups": _str(env, "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL"),
+                     "dpd_nl": _str(env, "TRACKSTREAM_DPD_PUSH_TOKEN"),
+                     "fedex": _str(env, "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN"),
+                     "dhl_parcel_nl": _str(env, "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN")},
+            webhook_allow={"dpd_nl": _networks(env, "TRACKSTREAM_DPD_PUSH_ALLOW"),
+                           "fedex": _networks(env, "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW")},
+            trusted_proxies=_networks(env, "TRACKSTREAM_TRUSTED_PROXIES"),
+            carrier_definitions=definitions,
         )
+
+    @property
+    def configured_carriers(self) -> tuple[str, ...]:
+        """Carriers defined by a file in ``TRACKSTREAM_CARRIERS_DIR``, sorted."""
+        return tuple(sorted(self.carrier_definitions))
 
     @property
     def kafka_servers(self) -> list[str]:

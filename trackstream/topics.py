@@ -3,6 +3,7 @@ and the Faust agents agree on where a shipment's messages go."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
@@ -14,19 +15,27 @@ SHIPMENT_CHANGES = "shipment.changes"
 DEADLETTER = "tracking.deadletter"
 ALERTS = "tracking.alerts"
 
-#: Carriers with a raw topic: those with a way in so far (webhooks, POST /v1/events as "native").
-#: An adapter without a transport yet (the polled carriers, until their pollers exist) gets its
-#: topic with its poller: every topic is partitions the workers must be assigned and fetch.
-RAW_CARRIERS: tuple[str, ...] = ("sendcloud", "postnl", "native", "myparcel", "ups")
+#: Carriers with a raw topic: every adapter, since each has a way in (webhooks, pollers, file
+#: feeds; "native" is POST /v1/events).
+RAW_CARRIERS: tuple[str, ...] = (
+    "sendcloud", "postnl", "native", "myparcel", "ups", "dhl_parcel_nl", "dhl_express", "dpd_nl", "gls_nl",
+    "fedex", "tnt",
+)
 
 
 def raw_topic(carrier: str) -> str:
     return f"carrier.{carrier}.raw"
 
 
-def all_topics() -> list[str]:
+def raw_carriers(configured: Iterable[str] = ()) -> tuple[str, ...]:
+    """``RAW_CARRIERS`` plus the carriers defined by a file (``Settings.configured_carriers``):
+    each of those gets its raw topic as soon as it is defined."""
+    return (*RAW_CARRIERS, *sorted(set(configured) - set(RAW_CARRIERS)))
+
+
+def all_topics(configured: Iterable[str] = ()) -> list[str]:
     return [
-        *(raw_topic(c) for c in RAW_CARRIERS),
+        *(raw_topic(c) for c in raw_carriers(configured)),
         TRACKING_EVENTS, SHIPMENTS_REGISTERED, SHIPMENT_UPDATES, SHIPMENT_CHANGES, DEADLETTER, ALERTS,
     ]
 

@@ -32,7 +32,8 @@ def _topic(app: faust.App, *topic_names: str, partitions: int) -> TopicT:
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
     n = settings.partitions
     return Topics(
-        raw=_topic(app, *(names.raw_topic(c) for c in names.RAW_CARRIERS), partitions=n),
+        raw=_topic(app, *(names.raw_topic(c) for c in names.raw_carriers(settings.configured_carriers)),
+                   partitions=n),
         tracking_events=_topic(app, names.TRACKING_EVENTS, partitions=n),
         registered=_topic(app, names.SHIPMENTS_REGISTERED, partitions=n),
         track_input=_topic(app, names.TRACKING_EVENTS, names.SHIPMENTS_REGISTERED, partitions=n),

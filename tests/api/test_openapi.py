@@ -197,10 +197,26 @@ def test_error_responses_use_the_error_schema(spec: Json) -> None:
 def test_webhook_carriers_match_the_ingress(spec: Json) -> None:
     operation = spec["paths"]["/v1/webhooks/{carrier}"]["post"]
     params = {p["name"]: p for p in operation["parameters"]}
-    assert set(params["carrier"]["schema"]["enum"]) == set(ingress.WEBHOOK_CARRIERS)
-    assert params["Sendcloud-Signature"]["in"] == "header"
+    assert enum_values(spec, params["carrier"]["schema"]) == set(ingress.WEBHOOK_CARRIERS)
+    for header in ("Sendcloud-Signature", "fdx-signature", "X-API-Key"):
+        assert params[header]["in"] == "header", header
     assert {"application/json", "application/xml"} <= set(operation["requestBody"]["content"])
-    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "500", "503"}
+    assert set(operation["responses"]) == {"200", "202", "400", "401", "403", "404", "405", "413", "500", "503"}
+    get = spec["paths"]["/v1/webhooks/{carrier}/{token}"]["get"]
+    get_params = {p["name"]: p for p in get["parameters"]}
+    by_get = {c for c, hook in ingress.WEBHOOKS.items() if hook.method == "GET"}
+    assert by_get == {"dpd_nl"}
+    assert set(get_params["carrier"]["schema"]["enum"]) == by_get
+    assert get_params["token"]["in"] == "path"
+    assert set(get["responses"]) == {"200", "400", "401", "403", "404", "405", "413", "500", "503"}
+
+
+def test_every_carrier_success_answer_is_documented(spec: Json) -> None:
+    for carrier, hook in ingress.WEBHOOKS.items():
+        path = "/v1/webhooks/{carrier}/{token}" if hook.method == "GET" else "/v1/webhooks/{carrier}"
+        response = spec["paths"][path][hook.method.lower()]["responses"][str(hook.ack.status)]
+        assert hook.ack.content_type in response["content"], carrier
+        assert f"`{carrier}`" in response["description"] or hook.method == "GET", carrier
 
 
 def test_ingress_status_codes(spec: Json) -> None:

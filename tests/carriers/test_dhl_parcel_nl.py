@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from carriers import dhl_parcel_nl
-from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, SignatureError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import ALL_SUBSTATUSES
 from tests.carriers.properties import (
@@ -526,3 +526,57 @@ def _base(name: str) -> Any:
 test_mutated_payloads_only_raise_parse_errors = mutated_samples_test(
     parse, _base, [UNIFIED, "native"], max_examples=200
 )
+
+
+# --- push (Track & Trace Pusher) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "count"),
+    [
+        (NATIVE, 5),  # an array of parcels, as the track-trace endpoint answers
+        (NATIVE[0], 5),  # one parcel object
+        ({"shipments": [{"id": "3SABCD0001234567", "service": "parcel-nl", "events": [
+            {"timestamp": "2024-01-16T13:05:00Z", "statusCode": "delivered", "status": "DELIVERED"}]}]}, 1),
+    ],
+)
+def test_pushed_payloads_are_webhook_events_with_the_polled_ids(payload: Any, count: int) -> None:
+    pushed = parse(payload, {"source": "webhook", "content-type": "application/json"})
+    polled = parse(payload)
+    assert len(pushed) == count
+    assert {e.source for e in pushed} == {"webhook"}
+    assert {e.source for e in polled} == {"poll"}
+    assert [(e.event_id, e.status, e.occurred_at) for e in pushed] == [
+        (e.event_id, e.status, e.occurred_at) for e in polled]
+
+
+def test_other_sources_stay_poll() -> None:
+    for source in ("poll", "feed", "bench", "WEBHOOK "):
+        assert {e.source for e in parse(NATIVE, {"source": source})} == {"poll"}, source
+
+
+@pytest.mark.parametrize(
+    ("headers", "ok"),
+    [
+        ({"X-API-Key": "pusher-key"}, True),
+        ({"x-api-key": "pusher-key"}, True),
+        ({"X-API-Key": "  pusher-key "}, True),
+        ({}, False),
+        ({"X-API-Key": ""}, False),
+        ({"X-API-Key": "pusher-ke"}, False),
+        ({"X-API-Key": "pusher-key2"}, False),
+        ({"Authorization": "Bearer pusher-key"}, False),
+        ({"itx-apiKey": "pusher-key"}, False),
+    ],
+)
+def test_pusher_api_key(headers: dict[str, str], ok: bool) -> None:
+    if ok:
+        dhl_parcel_nl.verify_webhook(b"[]", headers, "pusher-key")
+    else:
+        with pytest.raises(SignatureError):
+            dhl_parcel_nl.verify_webhook(b"[]", headers, "pusher-key")
+
+
+def test_pusher_without_configured_key_refuses() -> None:
+    with pytest.raises(SignatureError, match="configured"):
+        dhl_parcel_nl.verify_webhook(b"[]", {"X-API-Key": ""}, "")

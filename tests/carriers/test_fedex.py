@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import datetime
 from typing import Any
 
@@ -7,7 +10,7 @@ import pytest
 from hypothesis import strategies as st
 
 from carriers import fedex
-from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
+from carriers.base import CarrierErrorResponse, PayloadError, SignatureError, load_mapping_file
 from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import ALL_STATUSES
 from tests.carriers.properties import (
@@ -415,3 +418,114 @@ def _check(event: TrackingEvent) -> None:
 test_mutated_samples_only_raise_parse_errors = mutated_samples_test(
     parse, _load, EVENT_SAMPLES, max_examples=200, check=_check
 )
+
+
+# --- Advanced Integrated Visibility (AIV) webhook ------------------------------------------------
+
+
+def _aiv(*scans: dict[str, Any], number: str = "123456789012", attempt: int = 1) -> dict[str, Any]:
+    """An AIV push as FedEx's TestWebhookOutputVO schema describes it: the Track API envelope plus
+    ``outputMetaData`` (push time stamp and attempt number) and a transaction id."""
+    return {
+        "transactionId": "624deea6-b709-470c-8c39-4b5511281492",
+        "outputMetaData": [{"timeStamp": "2024-04-26T14:51:00Z", "attempt": attempt}],
+        **_response(*scans, number=number),
+    }
+
+
+@pytest.mark.parametrize(
+    ("scan", "status", "substatus", "code"),
+    [
+        (_scan("OC", "2024-04-24T15:30:57-05:00"), "pre_transit", None, "OC"),
+        (_scan("PU", "2024-04-24T18:03:00-07:00"), _IT, None, "PU"),
+        (_scan("AR"), _IT, None, "AR"),
+        (_scan("OD", "2024-04-26T08:01:00-07:00", derivedStatusCode="IT"), "out_for_delivery", None, "OD"),
+        (_scan("DE", exceptionCode="08"), "failed_attempt", "recipient_absent", "DE"),
+        (_scan("HP", derivedStatusCode="IT"), "available_for_pickup", "at_pickup_point", "HP"),
+        (_scan("DL", "2024-04-26T09:26:00-07:00"), "delivered", None, "DL"),
+        (_scan("ZZ"), "unknown", "unmapped_code", "ZZ"),
+    ],
+)
+def test_aiv_push_is_read_like_a_track_response(
+    scan: dict[str, Any], status: str, substatus: str | None, code: str
+) -> None:
+    [event] = parse(_aiv(scan))
+    [polled] = parse(_response(scan))
+    assert (event.status, event.code, event.source) == (status, code, "webhook")
+    if substatus is not None:
+        assert event.substatus == substatus
+    assert event.attributes["transaction_id"] == "624deea6-b709-470c-8c39-4b5511281492"
+    # the same scan, pushed or polled, is one event: same id, same status and instant
+    assert (event.event_id, event.occurred_at, event.status) == (polled.event_id, polled.occurred_at, polled.status)
+    assert polled.source == "poll"
+
+
+def test_aiv_redelivery_gives_the_same_events() -> None:
+    first = parse(_aiv(_scan("AR"), _scan("DP", "2024-04-26T09:00:00-07:00"), attempt=1))
+    again = parse(_aiv(_scan("AR"), _scan("DP", "2024-04-26T09:00:00-07:00"), attempt=2))
+    assert [e.event_id for e in first] == [e.event_id for e in again]
+    assert len({e.event_id for e in first}) == 2
+
+
+def test_aiv_push_without_scans_gives_no_events() -> None:
+    body = _aiv()
+    body["output"]["completeTrackResults"][0]["trackResults"][0]["estimatedDeliveryTimeWindow"] = {
+        "window": {"begins": "2024-04-27T09:00:00-07:00", "ends": "2024-04-27T12:00:00-07:00"}}
+    assert parse(body) == []
+
+
+def test_ingress_marked_track_response_is_a_push() -> None:
+    events = fedex.parse(as_payload(_response(_scan("AR"))), {"source": "webhook"}, RECEIVED)
+    assert [e.source for e in events] == ["webhook"]
+    assert "transaction_id" not in events[0].attributes
+    polled = fedex.parse(as_payload(_response(_scan("AR"))), {"source": "poll"}, RECEIVED)
+    assert [e.source for e in polled] == ["poll"]
+
+
+def test_aiv_samples_rewrapped_keep_every_event() -> None:
+    for name in EVENT_SAMPLES:
+        body = _load(name)
+        pushed = parse({"outputMetaData": [{"attempt": 1}], **body})
+        polled = parse(body)
+        assert [e.event_id for e in pushed] == [e.event_id for e in polled], name
+        assert {e.source for e in pushed} == {"webhook"}, name
+
+
+_SECRET = "aiv-security-token"
+_BODY = b'{"outputMetaData":[{"attempt":1}],"output":{"completeTrackResults":[]}}'
+_MAC = hmac.new(_SECRET.encode(), _BODY, hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize(
+    ("headers", "ok"),
+    [
+        ({"fdx-signature": base64.b64encode(_MAC).decode()}, True),
+        ({"FDX-Signature": base64.b64encode(_MAC).decode()}, True),  # header names are case-insensitive
+        ({"fdx-signature": f" {base64.b64encode(_MAC).decode()} "}, True),
+        ({"fdx-signature": _MAC.hex()}, True),  # FedEx's prose also says "hex encoding"
+        ({"fdx-signature": _MAC.hex().upper()}, True),
+        ({}, False),
+        ({"fdx-signature": ""}, False),
+        ({"fdx-signature": base64.b64encode(_MAC[:-1]).decode()}, False),
+        ({"fdx-signature": base64.b64encode(b"x" * 32).decode()}, False),
+        ({"fdx-signature": base64.urlsafe_b64encode(_MAC).decode() + "!"}, False),
+        ({"fdx-signature": "not base64 ✓"}, False),
+        ({"x-fedex-signature": base64.b64encode(_MAC).decode()}, False),
+    ],
+)
+def test_fdx_signature(headers: dict[str, str], ok: bool) -> None:
+    if ok:
+        fedex.verify_webhook(_BODY, headers, _SECRET)
+    else:
+        with pytest.raises(SignatureError):
+            fedex.verify_webhook(_BODY, headers, _SECRET)
+
+
+def test_fdx_signature_covers_the_exact_bytes_and_the_key() -> None:
+    good = {"fdx-signature": base64.b64encode(_MAC).decode()}
+    with pytest.raises(SignatureError, match="does not match"):
+        fedex.verify_webhook(_BODY + b" ", good, _SECRET)
+    with pytest.raises(SignatureError, match="does not match"):
+        fedex.verify_webhook(_BODY, good, _SECRET + "x")
+    with pytest.raises(SignatureError, match="configured"):
+        fedex.verify_webhook(_BODY, good, "")

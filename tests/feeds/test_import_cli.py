@@ -51,8 +51,7 @@ def test_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(FeedUsageError, match="cannot tell the format from the extension; use --format"):
         collect("ups", [str(tmp_path / "feed.txt")], None, None)
     (tmp_path / "feed.xml").write_text("<a/>")
-    with pytest.raises(UnknownCarrier, match="no raw topic"):
-        collect("tnt", [str(tmp_path / "feed.xml")], None, None)
+    assert collect("tnt", [str(tmp_path / "feed.xml")], None, None)[0].target.topic == "carrier.tnt.raw"
 
 
 def test_the_carrier_name_is_checked_before_the_files() -> None:
@@ -62,10 +61,10 @@ def test_the_carrier_name_is_checked_before_the_files() -> None:
 
 def test_unknown_carrier_exits_2_with_the_known_carriers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "r.xml").write_text("<a/>")
-    assert main(["import", "dhl_express", str(tmp_path / "r.xml")]) == 2
+    assert main(["import", "DHL Express", str(tmp_path / "r.xml")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("trackstream import: dhl_express has no raw topic")
-    for carrier in ("postnl", "sendcloud", "ups", "myparcel"):
+    assert err.startswith("trackstream import: not a carrier name: 'DHL Express'")
+    for carrier in ("postnl", "sendcloud", "ups", "myparcel", "dhl_express", "tnt"):
         assert carrier in err
 
 

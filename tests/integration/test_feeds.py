@@ -199,6 +199,18 @@ async def test_feed_endpoint_takes_csv_json_lines_and_batch_documents(
     await settled(http, "postnl", f"{prefix}288882229", "out_for_delivery")
 
 
+async def test_feed_endpoint_takes_an_xml_polling_response(http: aiohttp.ClientSession) -> None:
+    awb = str(uuid.uuid4().int)[:10]
+    body = sample("dhl_express", "xmlpi-tracking-response-picked-up.xml", b"9053283201", awb.encode())
+    async with http.post("/v1/feeds/dhl_express?name=xmlpi.xml", data=body,
+                         headers={"Content-Type": "application/xml"}) as resp:
+        assert resp.status == 202, await resp.text()
+        answer = await resp.json()
+    assert (answer["topic"], answer["payloads"], answer["format"]) == ("carrier.dhl_express.raw", 1, "batch")
+    found = await settled(http, "dhl_express", awb, "in_transit")
+    assert found["events"][0]["code"] == "PU" and found["events"][0]["source"] == "feed"
+
+
 async def test_a_bad_line_is_refused_with_its_line_number_and_nothing_is_sent(
     system: System, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -273,7 +285,7 @@ async def test_skip_invalid_sends_the_valid_lines_and_reports_the_others(
 
 async def test_feed_endpoint_errors(http: aiohttp.ClientSession) -> None:
     cases: list[tuple[str, bytes, str, int, str]] = [
-        ("/v1/feeds/dhl_express", b"<a/>", "application/xml", 404, "unknown_carrier"),
+        ("/v1/feeds/dhl.express", b"<a/>", "application/xml", 404, "unknown_carrier"),
         ("/v1/feeds/Not%20A%20Carrier", b"x", "text/csv", 404, "unknown_carrier"),
         ("/v1/feeds/ups", b"{}", "text/plain", 415, "unsupported_media_type"),
         ("/v1/feeds/ups", b"  ", "application/json", 400, "malformed_feed"),

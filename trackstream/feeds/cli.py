@@ -68,9 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-errors", type=int, default=50, help="invalid lines listed in detail (default 50)")
 
 
-def collect(carrier: str, paths: list[str], forced: Format | None, glob: str | None) -> list[FeedFile]:
-    """The files to import, in order; ``FeedUsageError`` for anything that cannot be imported."""
-    check_carrier_name(carrier)
+def collect(carrier: str, paths: list[str], forced: Format | None, glob: str | None,
+            configured: tuple[str, ...] = ()) -> list[FeedFile]:
+    """The files to import, in order; ``FeedUsageError`` for anything that cannot be imported.
+    ``configured``: carriers defined by a file (``Settings.configured_carriers``)."""
+    check_carrier_name(carrier, configured)
     found: list[Path] = []
     for given in paths:
         path = Path(given)
@@ -92,7 +94,7 @@ def collect(carrier: str, paths: list[str], forced: Format | None, glob: str | N
         if fmt is None:
             raise FeedUsageError(f"{path}: cannot tell the format from the extension; use --format "
                                  + "|".join(f.value for f in Format))
-        files.append(FeedFile(path, fmt, resolve_target(carrier, fmt), path.stat().st_size))
+        files.append(FeedFile(path, fmt, resolve_target(carrier, fmt, configured), path.stat().st_size))
     return files
 
 
@@ -234,7 +236,8 @@ def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None,
     err = err or sys.stderr
     out = out or sys.stdout
     try:
-        files = collect(args.carrier, args.paths, Format(args.format) if args.format else None, args.glob)
+        files = collect(args.carrier, args.paths, Format(args.format) if args.format else None, args.glob,
+                        settings.configured_carriers)
     except FeedUsageError as exc:
         print(f"{PROG}: {exc}", file=err)
         return EXIT_USAGE

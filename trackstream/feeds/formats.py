@@ -18,9 +18,11 @@ Three formats:
 Where a feed goes (``resolve_target``):
 
 - ``native``: native items, each naming its own carrier, to ``carrier.native.raw``;
-- a carrier with a raw topic (``trackstream.topics.RAW_CARRIERS``): batch and JSON-lines payloads
-  go to ``carrier.<carrier>.raw`` untouched; CSV rows become native items of that carrier;
-- a carrier with an adapter but no raw topic yet (a polled carrier before its poller): only CSV;
+- a carrier with a raw topic and an adapter (built in, or defined by a file in
+  ``TRACKSTREAM_CARRIERS_DIR``): batch and JSON-lines payloads go to ``carrier.<carrier>.raw``
+  untouched; CSV rows become native items of that carrier;
+- an adapter without a raw topic (none today; kept so a new adapter is never mistaken for an own
+  carrier): only CSV;
 - any other name matching ``[a-z0-9_-]{1,32}`` is an own carrier: every format is read as native
   items of that carrier (items may leave ``carrier`` out; when given it must be this name).
 """
@@ -28,6 +30,7 @@ Where a feed goes (``resolve_target``):
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -87,13 +90,16 @@ def format_of_media_type(media_type: str) -> Format | None:
     return MEDIA_TYPES.get(media_type.split(";", 1)[0].strip().lower())
 
 
-def payload_carriers() -> list[str]:
-    """Carriers whose own payloads can be imported (they have a raw topic and an adapter)."""
-    return sorted(c for c in names.RAW_CARRIERS if c != NATIVE and c in carriers.KNOWN_CARRIERS)
+def payload_carriers(configured: Iterable[str] = ()) -> list[str]:
+    """Carriers whose own payloads can be imported: a raw topic and an adapter, built in or defined
+    by a file (``configured``: ``Settings.configured_carriers``)."""
+    defined = set(configured)
+    return sorted(c for c in names.raw_carriers(defined) if c != NATIVE
+                  and (c in carriers.KNOWN_CARRIERS or c in defined))
 
 
-def known_carriers_text() -> str:
-    return (f"carriers with their own payload format: {', '.join(payload_carriers())}; "
+def known_carriers_text(configured: Iterable[str] = ()) -> str:
+    return (f"carriers with their own payload format: {', '.join(payload_carriers(configured))}; "
             f"'{NATIVE}' for native items naming their carrier; any other name [a-z0-9_-] for an "
             "own carrier in the native format")
 
@@ -125,26 +131,27 @@ class Target:
         return None
 
 
-def check_carrier_name(carrier: str) -> str:
+def check_carrier_name(carrier: str, configured: Iterable[str] = ()) -> str:
     """The name in lower case; ``UnknownCarrier`` when it cannot be a carrier name at all."""
     name = carrier.strip().lower()
     if not CARRIER_PATTERN.fullmatch(name):
         raise UnknownCarrier(f"not a carrier name: {carrier!r} (must match [a-z0-9_-]{{1,32}}); "
-                             + known_carriers_text())
+                             + known_carriers_text(configured))
     return name
 
 
-def resolve_target(carrier: str, fmt: Format) -> Target:
-    """The target of a feed of ``fmt`` for ``carrier``; ``UnknownCarrier`` when there is none."""
-    name = check_carrier_name(carrier)
+def resolve_target(carrier: str, fmt: Format, configured: Iterable[str] = ()) -> Target:
+    """The target of a feed of ``fmt`` for ``carrier``; ``UnknownCarrier`` when there is none.
+    ``configured``: the carriers defined by a file (``Settings.configured_carriers``)."""
+    name = check_carrier_name(carrier, configured)
     native_topic = names.raw_topic(NATIVE)
     if name == NATIVE:
         return Target(name, native_topic, native=True, item_carrier=None)
     if fmt is Format.CSV:
         return Target(name, native_topic, native=True, item_carrier=name)
-    if name in names.RAW_CARRIERS and name in carriers.KNOWN_CARRIERS:
+    if name in payload_carriers(configured):
         return Target(name, names.raw_topic(name), native=False, item_carrier=None)
     if name in carriers.KNOWN_CARRIERS:
         raise UnknownCarrier(f"{name} has no raw topic yet, so its own payloads cannot be imported "
-                             "(CSV in native fields can); " + known_carriers_text())
+                             "(CSV in native fields can); " + known_carriers_text(configured))
     return Target(name, native_topic, native=True, item_carrier=name)

@@ -49,6 +49,14 @@ def stack_env(data_dir: Path) -> dict[str, str]:
         "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": "test-postnl-token",
         "TRACKSTREAM_MYPARCEL_API_KEY": "test-myparcel-key",
         "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": "test-ups-credential",
+        "TRACKSTREAM_DPD_PUSH_TOKEN": "test-dpd-push-token",
+        "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN": "test-fedex-security-token",
+        "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN": "test-dhl-parcel-nl-key",
+        # loopback only, and loopback is the only trusted proxy: a request that says (in
+        # X-Forwarded-For) it comes from elsewhere is refused, which the tests use
+        "TRACKSTREAM_DPD_PUSH_ALLOW": "127.0.0.0/8,::1/128",
+        "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW": "127.0.0.0/8,::1/128",
+        "TRACKSTREAM_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
         "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": "1",
         "TRACKSTREAM_MAX_BODY_BYTES": "262144",
         "TRACKSTREAM_LOG_LEVEL": "info",
