@@ -6,10 +6,12 @@
 line, a line longer than the payload limit is skipped without being held, and only a batch document
 (one payload, or a native event list) is read whole, after its size was checked.
 
-``MessageBuilder`` turns records into Kafka messages: a carrier payload is one message, unchanged;
-native items are grouped by the partition their shipment key hashes to and sent in chunks (at most
-``chunk_items`` items / ``chunk_bytes`` bytes), so one shipment's rows of a file stay in file order
-on one partition and the normalizer gets large single-partition groups.
+``MessageBuilder`` turns records into Kafka messages: a carrier payload is one message, unchanged
+and without a key, as a webhook sends it (spread over the partitions, so every worker shares a big
+file; their order does not matter, the tracker orders events by event time). Native items are
+grouped by the partition their shipment key hashes to and sent in chunks (at most ``chunk_items``
+items / ``chunk_bytes`` bytes), so one shipment's rows of a file stay in file order on one partition
+and the normalizer gets large single-partition groups.
 """
 
 from __future__ import annotations
