@@ -3,7 +3,8 @@
 
 Stateless, so it reads the raw topics in batches (``take_events``) and groups the resulting events
 by the partition of ``tracking.events`` their shipment key hashes to: one Faust message per
-partition per batch instead of one per event. It awaits the broker's acknowledgement of everything
+partition per batch instead of one per event (split above ``MAX_MESSAGE_BYTES``, so a backlog never
+builds a message the broker refuses). It awaits the broker's acknowledgement of everything
 it sent before the batch is acked, so an offset is never committed past an unsent event.
 """
 
@@ -13,7 +14,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ import carriers
 from agents.mapping_overrides import OVERRIDE_LAYER, MappingOverrides, apply_overrides
 from carriers.base import CodeMapping, ParseError
 from schemas.deadletter import DeadLetter
-from schemas.events import TrackingEvent, encode_events, parse_utc
+from schemas.events import TrackingEvent, encode_event_messages, parse_utc
 from trackstream import metrics
 from trackstream.retry import retry_forever
 from trackstream.settings import Settings
@@ -35,6 +36,7 @@ from trackstream.topics_faust import Topics
 log = logging.getLogger(__name__)
 
 RECEIVED_AT_HEADER = "received-at"
+SOURCE_HEADER = "source"
 
 
 def carrier_of(topic: str) -> str:
@@ -74,7 +76,10 @@ def normalize_one(
         received_at = parse_utc(received_text) if received_text else now
     except ValueError:
         received_at = now
-    return list(parser(payload, headers, received_at))
+    events = list(parser(payload, headers, received_at))
+    if headers.get(SOURCE_HEADER) == "feed":  # an imported file: that is where trackstream got it
+        return [replace(event, source="feed") for event in events]
+    return events
 
 
 def normalize_batch(
@@ -143,9 +148,10 @@ def register(app: faust.App, topics: Topics, settings: Settings, overrides: Mapp
     async def _send(result: NormalizedBatch) -> None:
         pending: list[Awaitable[Any]] = []
         for partition, events in result.by_partition.items():
-            pending.append(await topics.tracking_events.send(
-                key=events[0].key.encode(), value=encode_events(events), partition=partition, force=True,
-            ))
+            for first, value in encode_event_messages(events):
+                pending.append(await topics.tracking_events.send(
+                    key=first.key.encode(), value=value, partition=partition, force=True,
+                ))
         for letter in result.deadletters:
             pending.append(await topics.deadletter.send(
                 key=letter.carrier.encode(), value=letter.to_json(), force=True,

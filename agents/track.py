@@ -11,6 +11,7 @@ the replayed message finds its events already seen, and the sinks still get them
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import orjson
 from faust.types import StreamT, TableT
 
 from agents.shipment_state import DedupPolicy, Outcome, apply_events, apply_registration
-from schemas.changes import encode_changes
+from schemas.changes import encode_changes_messages
 from schemas.events import TrackingEvent, decode_events
 from schemas.shipments import ShipmentRegistration
 from tables.shipment_states import ShipmentState
@@ -72,12 +73,12 @@ def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy:
             _count(outcomes)
 
     async def _publish_changes(changed: list[Outcome], partition: int) -> None:
-        value = encode_changes([e for o in changed for e in o.accepted], [o.state for o in changed])
+        messages = encode_changes_messages([(o.accepted, o.state) for o in changed])
 
         async def send() -> None:
-            sent = await topics.changes.send(key=changed[0].state.key.encode(), value=value,
-                                             partition=partition, force=True)
-            await sent
+            sent = [await topics.changes.send(key=first.key.encode(), value=value, partition=partition, force=True)
+                    for first, value in messages]
+            await asyncio.gather(*sent)
 
         await retry_forever(send, "publishing shipment changes")
 

@@ -40,8 +40,9 @@ _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id")
 _SEND_TIMEOUT = 15.0
 
 
-async def read_body(request: web.Request) -> bytes:
-    limit = request.app[SETTINGS].max_body_bytes
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The body, at most ``limit`` bytes (default ``TRACKSTREAM_MAX_BODY_BYTES``; 413 above)."""
+    limit = request.app[SETTINGS].max_body_bytes if limit is None else limit
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"body larger than {limit} bytes")
     chunks: list[bytes] = []

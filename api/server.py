@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import health, ingress, mappings, pollers, query
+from api import feeds, health, ingress, mappings, pollers, query
 from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
 from trackstream.settings import Settings
@@ -73,6 +73,7 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/webhooks/{carrier}", ingress.webhook_get, allow_head=False)  # no token: 401
     app.router.add_get("/v1/webhooks/{carrier}/{token}", ingress.webhook_get, allow_head=False)
     app.router.add_post("/v1/events", ingress.post_events)
+    app.router.add_post("/v1/feeds/{carrier}", feeds.post_feed)
     app.router.add_post("/v1/shipments", ingress.post_shipment)
     app.router.add_get("/v1/shipments", query.search_shipments)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", query.get_shipment)

@@ -1,6 +1,7 @@
 """``shipment.changes``: what the ``track`` agent decided, for the sinks.
 
-One message per processed input message: ``{"events": [<TrackingEvent>...], "shipments": [<state>...]}``
+One message (or, above ``MAX_MESSAGE_BYTES``, several) per processed input message:
+``{"events": [<TrackingEvent>...], "shipments": [<state>...]}``
 with the events ``track`` accepted (new, not duplicates) and the new state of every shipment they
 changed (the ``shipment_states`` table's compact form: a JSON array whose first item is its format
 version). All belong to the message's partition. The PostgreSQL writer consumes it; any other sink
@@ -13,13 +14,44 @@ from collections.abc import Sequence
 
 import orjson
 
-from schemas.events import TrackingEvent
+from schemas.events import MAX_MESSAGE_BYTES, TrackingEvent
 from tables.shipment_states import ShipmentState
 
 
 def encode_changes(events: Sequence[TrackingEvent], states: Sequence[ShipmentState]) -> bytes:
     events_json = orjson.dumps([e.to_dict() for e in events])
     return b'{"events":' + events_json + b',"shipments":[' + b",".join(s.encode() for s in states) + b"]}"
+
+
+def encode_changes_messages(changes: Sequence[tuple[Sequence[TrackingEvent], ShipmentState]],
+                            limit: int = MAX_MESSAGE_BYTES) -> list[tuple[ShipmentState, bytes]]:
+    """The changes of several shipments (accepted events, new state) as messages of at most about
+    ``limit`` bytes; a shipment's events and state always share one message. Each message comes with
+    its first shipment's state (whose key it is sent with)."""
+    out: list[tuple[ShipmentState, bytes]] = []
+    events: list[bytes] = []
+    states: list[bytes] = []
+    first: ShipmentState | None = None
+    size = 0
+    for accepted, state in changes:
+        encoded_events = [orjson.dumps(e.to_dict()) for e in accepted]
+        encoded_state = state.encode()
+        part = sum(len(e) + 1 for e in encoded_events) + len(encoded_state) + 1
+        if states and first is not None and size + part > limit:
+            out.append((first, _message(events, states)))
+            events, states, size = [], [], 0
+        if not states:
+            first = state
+        events.extend(encoded_events)
+        states.append(encoded_state)
+        size += part
+    if states and first is not None:
+        out.append((first, _message(events, states)))
+    return out
+
+
+def _message(events: list[bytes], states: list[bytes]) -> bytes:
+    return b'{"events":[' + b",".join(events) + b'],"shipments":[' + b",".join(states) + b"]}"
 
 
 def decode_changes(payload: bytes) -> tuple[list[TrackingEvent], list[ShipmentState]]:

@@ -175,8 +175,36 @@ class TrackingEvent:
         )
 
 
+#: Largest ``tracking.events`` / ``shipment.changes`` message a worker writes (bytes, approximately):
+#: well below the broker's and the producer's 1 MB message limit, which a batch grouped per
+#: partition would otherwise exceed under a backlog (a large file feed), stalling the partition.
+MAX_MESSAGE_BYTES = 512 * 1024
+
+
 def encode_events(events: Iterable[TrackingEvent]) -> bytes:
     return orjson.dumps({"events": [e.to_dict() for e in events]})
+
+
+def encode_event_messages(events: Iterable[TrackingEvent],
+                          limit: int = MAX_MESSAGE_BYTES) -> list[tuple[TrackingEvent, bytes]]:
+    """``{"events": [...]}`` messages of at most ``limit`` bytes (one event alone may exceed it),
+    in order; each with its first event (whose key the message is sent with)."""
+    out: list[tuple[TrackingEvent, bytes]] = []
+    parts: list[bytes] = []
+    first: TrackingEvent | None = None
+    size = 0
+    for event in events:
+        part = orjson.dumps(event.to_dict())
+        if parts and first is not None and size + len(part) + 1 > limit:
+            out.append((first, b'{"events":[' + b",".join(parts) + b"]}"))
+            parts, size = [], 0
+        if not parts:
+            first = event
+        parts.append(part)
+        size += len(part) + 1
+    if parts and first is not None:
+        out.append((first, b'{"events":[' + b",".join(parts) + b"]}"))
+    return out
 
 
 def decode_events(payload: bytes) -> list[TrackingEvent]:

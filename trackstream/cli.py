@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     n = sub.add_parser("normalize", help="print the normalized events of a carrier payload file as JSON lines")
     n.add_argument("carrier")
     n.add_argument("file", help="payload file, or - for standard input")
+    i = sub.add_parser("import", help="import carrier payload files, JSON lines or CSV into the raw topics")
+    from trackstream.feeds.cli import add_arguments as import_arguments
+
+    import_arguments(i)
     b = sub.add_parser("bench", help="measure the pipeline end to end (starts a local stack)")
     b.add_argument("--events", type=int, default=100_000)
     b.add_argument("--shipments", type=int, default=20_000)
@@ -193,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_api(settings)
     if args.command == "migrate":
         return cmd_migrate(settings)
+    if args.command == "import":
+        from trackstream.feeds.cli import run as run_import
+
+        return run_import(args, settings)
     if args.command == "poll":
         return cmd_poll(settings, args)
     if args.command == "bench":

@@ -35,6 +35,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_APP_ID": ("trackstream", "Faust application id (consumer group, changelog prefix)."),
     "TRACKSTREAM_STORE": ("rocksdb://", "Faust table store: rocksdb:// (production) or memory://."),
     "TRACKSTREAM_MAX_BODY_BYTES": ("1048576", "Largest webhook / API body accepted (HTTP 413 above)."),
+    "TRACKSTREAM_MAX_FEED_BYTES": ("67108864", "Largest POST /v1/feeds body / native JSON feed document (413 above)."),
     "TRACKSTREAM_DEDUP_HORIZON_DAYS": ("60", "Event ids are remembered this long (event time) per shipment."),
     "TRACKSTREAM_DEDUP_MAX_IDS": ("500", "At most this many event ids remembered per shipment."),
     "TRACKSTREAM_NORMALIZE_BATCH": ("500", "Raw messages the normalizer takes per batch."),
@@ -150,6 +151,7 @@ class Settings:
     app_id: str
     store: str
     max_body_bytes: int
+    max_feed_bytes: int
     dedup_horizon_days: int
     dedup_max_ids: int
     normalize_batch: int
@@ -197,6 +199,7 @@ class Settings:
             app_id=_str(env, "TRACKSTREAM_APP_ID"),
             store=store,
             max_body_bytes=_int(env, "TRACKSTREAM_MAX_BODY_BYTES", minimum=1),
+            max_feed_bytes=_int(env, "TRACKSTREAM_MAX_FEED_BYTES", minimum=1),
             dedup_horizon_days=_int(env, "TRACKSTREAM_DEDUP_HORIZON_DAYS", minimum=1),
             dedup_max_ids=_int(env, "TRACKSTREAM_DEDUP_MAX_IDS", minimum=1),
             normalize_batch=_int(env, "TRACKSTREAM_NORMALIZE_BATCH", minimum=1),
