@@ -240,7 +240,20 @@ def _hook(request: web.Request, carrier: str) -> Webhook:
 
 def authenticate(carrier: str, request: web.Request, push: Presented) -> None:
     hook = _hook(request, carrier)
-    secret = request.app[SETTINGS].secrets.get(carrier, "")
+    settings = request.app[SETTINGS]
+    client = settings.push_clients.get(carrier)
+    if client is not None and request.headers.get("Authorization", "")[:7].lower() == "bearer ":
+        # a carrier that fetched a token from /v1/oauth/token first (UPS Track Alert v2)
+        from api.oauth import TokenError, verify_bearer
+
+        try:
+            verify_bearer(request.headers, client, time.time())
+        except TokenError as exc:
+            raise ApiError(401, "invalid_token", str(exc)) from exc
+        return
+    secret = settings.secrets.get(carrier, "")
+    if not secret and client is not None:
+        raise ApiError(401, "invalid_token", "missing bearer token from /v1/oauth/token")
     if not secret:
         raise ApiError(401, f"{hook.kind}_not_configured",
                        f"set {hook.secret_variable} to accept {carrier} webhooks")

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import feeds, health, ingress, mappings, pollers, query
+from api import feeds, health, ingress, mappings, oauth, pollers, query
 from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
 from trackstream.settings import Settings
@@ -82,6 +82,7 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_put("/v1/carriers/{carrier}/mappings/{code}", mappings.put_mapping)
     app.router.add_delete("/v1/carriers/{carrier}/mappings/{code}", mappings.delete_mapping)
     app.router.add_get("/v1/pollers", pollers.list_pollers)
+    app.router.add_post("/v1/oauth/token", oauth.token)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

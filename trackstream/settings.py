@@ -50,6 +50,10 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": ("", "Bearer token PostNL (push pilot) must send to /v1/webhooks/postnl."),
     "TRACKSTREAM_MYPARCEL_API_KEY": ("", "MyParcel API key: verifies X-MyParcel-Authorization on its webhooks."),
     "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": ("", "UPS Track Alert subscription credential (its `credential` header)."),
+    "TRACKSTREAM_UPS_WEBHOOK_CLIENT_ID": (
+        "", "UPS Track Alert v2: client id UPS uses at POST /v1/oauth/token (and sends as x-api-key)."
+    ),
+    "TRACKSTREAM_UPS_WEBHOOK_CLIENT_SECRET": ("", "UPS Track Alert v2: the client secret for that token request."),
     "TRACKSTREAM_DPD_PUSH_TOKEN": ("", "Secret path segment of DPD's push URL: GET /v1/webhooks/dpd_nl/<token>."),
     "TRACKSTREAM_DPD_PUSH_ALLOW": ("", "CIDR list DPD pushes may come from; empty: any source."),
     "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN": ("", "FedEx AIV security token: verifies the fdx-signature header."),
@@ -102,6 +106,17 @@ def _str(env: Mapping[str, str], name: str) -> str:
     return env.get(name, DOCUMENTED[name][0])
 
 
+def _push_clients(env: Mapping[str, str]) -> dict[str, PushClient]:
+    client_id = _str(env, "TRACKSTREAM_UPS_WEBHOOK_CLIENT_ID").strip()
+    secret = _str(env, "TRACKSTREAM_UPS_WEBHOOK_CLIENT_SECRET")
+    if bool(client_id) != bool(secret):
+        raise SettingsError("set both TRACKSTREAM_UPS_WEBHOOK_CLIENT_ID and TRACKSTREAM_UPS_WEBHOOK_CLIENT_SECRET, "
+                            "or neither")
+    if secret and len(secret) < 16:
+        raise SettingsError("TRACKSTREAM_UPS_WEBHOOK_CLIENT_SECRET must be at least 16 characters")
+    return {"ups": PushClient("ups", client_id, secret)} if client_id else {}
+
+
 def load_carrier_definitions(env: Mapping[str, str]) -> dict[str, CarrierDefinition]:
     """The carriers defined in ``TRACKSTREAM_CARRIERS_DIR`` (none when it is empty), validated;
     SettingsError naming the file and field when one is invalid."""
@@ -141,6 +156,15 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
 
 
 @dataclass(frozen=True)
+class PushClient:
+    """A carrier that fetches an OAuth2 token from trackstream before it pushes (UPS Track Alert v2)."""
+
+    carrier: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     kafka_bootstrap: str
@@ -171,6 +195,7 @@ class Settings:
     #: carrier -> networks its pushes may come from (absent or empty: any source)
     webhook_allow: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
     trusted_proxies: tuple[Network, ...] = ()
+    push_clients: Mapping[str, PushClient] = field(default_factory=dict, repr=False)
     carrier_definitions: Mapping[str, CarrierDefinition] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -226,6 +251,7 @@ class Settings:
             webhook_allow={"dpd_nl": _networks(env, "TRACKSTREAM_DPD_PUSH_ALLOW"),
                            "fedex": _networks(env, "TRACKSTREAM_FEDEX_WEBHOOK_ALLOW")},
             trusted_proxies=_networks(env, "TRACKSTREAM_TRUSTED_PROXIES"),
+            push_clients=_push_clients(env),
             carrier_definitions=definitions,
         )
 

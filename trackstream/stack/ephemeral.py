@@ -49,6 +49,8 @@ def stack_env(data_dir: Path) -> dict[str, str]:
         "TRACKSTREAM_POSTNL_WEBHOOK_TOKEN": "test-postnl-token",
         "TRACKSTREAM_MYPARCEL_API_KEY": "test-myparcel-key",
         "TRACKSTREAM_UPS_WEBHOOK_CREDENTIAL": "test-ups-credential",
+        "TRACKSTREAM_UPS_WEBHOOK_CLIENT_ID": "test-ups-client",
+        "TRACKSTREAM_UPS_WEBHOOK_CLIENT_SECRET": "test-ups-client-secret-0123456789",
         "TRACKSTREAM_DPD_PUSH_TOKEN": "test-dpd-push-token",
         "TRACKSTREAM_FEDEX_WEBHOOK_TOKEN": "test-fedex-security-token",
         "TRACKSTREAM_DHL_PARCEL_NL_WEBHOOK_TOKEN": "test-dhl-parcel-nl-key",
