@@ -64,6 +64,8 @@ class Cadence:
     delta: timedelta = timedelta(minutes=10)  # delta feeds (PostNL updatedshipments)
     delta_scale: float = 4.0  # per-shipment polls this much rarer when a delta feed covers them
     idle: timedelta = timedelta(seconds=5)  # sleep when nothing is due
+    throttle: timedelta = timedelta(seconds=30)  # account pause after a call still refused with 429, doubling
+    max_throttle: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_config(cls, data: Any, where: str) -> Cadence:

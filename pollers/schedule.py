@@ -52,3 +52,23 @@ def next_poll(result: str, status: str, now: datetime, cadence: Cadence, *, fail
     elif covered_by_delta:
         interval = interval * cadence.delta_scale
     return now + jittered(interval, rng)
+
+
+class Throttle:
+    """The account-level pause after calls the carrier still refused with 429 after their retries:
+    the carrier's ``Retry-After`` when it gave one, else ``throttle`` doubling per refusal in a row up
+    to ``max_throttle`` (a daily quota spent at 10:00 must not be asked every 30 s until midnight)."""
+
+    def __init__(self, cadence: Cadence) -> None:
+        self.base = cadence.throttle.total_seconds()
+        self.cap = cadence.max_throttle.total_seconds()
+        self.streak = 0
+
+    def refused(self, retry_after: float | None) -> float:
+        self.streak += 1
+        if retry_after is not None:
+            return retry_after
+        return float(min(self.cap, self.base * 2.0 ** min(self.streak - 1, 30)))
+
+    def served(self) -> None:
+        self.streak = 0

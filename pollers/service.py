@@ -36,7 +36,7 @@ from pollers.clients import CLIENTS
 from pollers.clients.base import CarrierClient, Fetched, Target
 from pollers.http import AuthError, CarrierHttp, PollError, RateLimited, RequestRejected
 from pollers.ratelimit import TokenBucket
-from pollers.schedule import next_poll
+from pollers.schedule import Throttle, next_poll
 from pollers.store import PollRecord, PollStore
 from schemas.events import format_utc
 from trackstream import metrics
@@ -127,6 +127,7 @@ class AccountPoller:
         rate = self.client_cls.rate_limit(account)
         # the bucket belongs to the credential: it survives losing and regaining the lock
         self.bucket = TokenBucket(rate.requests, rate.per_seconds, rate.burst)
+        self.throttle = Throttle(account.cadence)
 
     @property
     def carrier(self) -> str:
@@ -204,8 +205,11 @@ class AccountPoller:
         try:
             responses = await client.fetch(chunk)
         except RateLimited as exc:
-            # not the shipments' fault: they stay due; the bucket already carries the pause
-            log.info("poller %s: rate limited (%s)", self.account.name, exc)
+            # not the shipments' fault: they stay due; the whole account pauses, longer each time
+            pause = self.throttle.refused(exc.retry_after)
+            self.bucket.penalize(pause)
+            log.warning("poller %s: still rate limited after retries (%s); pausing %.0fs", self.account.name,
+                        exc, pause)
             return
         except AuthError as exc:
             await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])
@@ -228,6 +232,7 @@ class AccountPoller:
             await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])
                                      for t in chunk])
             return
+        self.throttle.served()
         by_number = {t.tracking_number: t for t in chunk}
         previous = {t.tracking_number: t.payload_hash for t in chunk}
         outcomes: dict[str, Outcome] = {}

@@ -17,7 +17,7 @@ from pollers.backoff import full_jitter, parse_retry_after
 from pollers.clients.base import Fetched
 from pollers.clients.postnl import delta_windows, local_text
 from pollers.ratelimit import TokenBucket
-from pollers.schedule import base_interval, next_poll
+from pollers.schedule import Throttle, base_interval, next_poll
 from pollers.service import classify
 from tests.fakes.carrier_api import postnl_status, ups_details
 
@@ -248,3 +248,11 @@ def test_classify_newest_status_wins() -> None:
                                ("I", "OR", "005", "Origin Scan", "20261120101500")])
     _, outcome = classify("ups", Fetched(body, ("1Z9",)), {}, NOW)
     assert outcome["1Z9"].status == "delivered"
+
+
+def test_throttle_doubles_per_refusal_up_to_its_cap_and_honours_retry_after() -> None:
+    throttle = Throttle(Cadence(throttle=timedelta(seconds=30), max_throttle=timedelta(minutes=15)))
+    assert [throttle.refused(None) for _ in range(7)] == [30, 60, 120, 240, 480, 900, 900]
+    assert throttle.refused(12.0) == 12.0  # the carrier said how long
+    throttle.served()
+    assert throttle.refused(None) == 30
