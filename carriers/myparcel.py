@@ -16,8 +16,10 @@ Shapes (a JSON object with ``data``):
 Tracking number. Webhook: ``barcode``. Tracktraces carry no barcode field, so (in this order) a
 ``barcode`` field if present, the ``/track-trace/<barcode>/...`` path of a MyParcel consumer-portal
 link, or a barcode query parameter (``B``, ``barcode``, ...) of ``link_consumer_portal`` /
-``link_tracktrace``. Without any barcode (concepts, untracked letters) the MyParcel ``shipment_id``
-is used; ``attributes["tracking_number_source"]`` says which. ``shipment_id`` is always kept.
+``link_tracktrace``, or the barcode the poller asked under for that ``shipment_id`` (header
+``X-Trackstream-Shipment-Barcodes: <id>=<barcode>,...``). Without any barcode (concepts, untracked
+letters) the MyParcel ``shipment_id`` is used; ``attributes["tracking_number_source"]`` says which.
+``shipment_id`` is always kept.
 
 Webhook time and identity (decision). The webhook has **no timestamp** and no event id, so
 ``occurred_at`` = ``received_at`` (UTC; ``tz_source=TZ_GIVEN``: an absolute instant; ``local_time=""``:
@@ -202,7 +204,21 @@ def _barcode_from_links(entry: Mapping[str, Any]) -> str:
     return ""
 
 
-def _identify(entry: Mapping[str, Any], what: str, from_links: bool) -> tuple[str, str, str]:
+SHIPMENT_BARCODES_HEADER = "X-Trackstream-Shipment-Barcodes"
+
+
+def shipment_barcodes(headers: Mapping[str, str]) -> dict[str, str]:
+    """``<shipment id>=<barcode>,...`` (set by the poller, which resolved each barcode to its id)."""
+    out: dict[str, str] = {}
+    for part in (header(headers, SHIPMENT_BARCODES_HEADER) or "").split(","):
+        shipment_id, sep, barcode = part.partition("=")
+        if sep and shipment_id.strip() and barcode.strip():
+            out[shipment_id.strip()] = barcode.strip()
+    return out
+
+
+def _identify(entry: Mapping[str, Any], what: str, from_links: bool,
+              asked: Mapping[str, str] | None = None) -> tuple[str, str, str]:
     """(tracking number, its source, shipment id text)."""
     shipment_id = text(entry.get("shipment_id"))
     barcode = text(entry.get("barcode"))
@@ -212,6 +228,8 @@ def _identify(entry: Mapping[str, Any], what: str, from_links: bool) -> tuple[st
         found = _barcode_from_links(entry)
         if found.strip():
             return tracking_number(found, f"{what} links"), "link", shipment_id
+    if asked and shipment_id in asked:
+        return tracking_number(asked[shipment_id], f"{SHIPMENT_BARCODES_HEADER} header"), "poll_request", shipment_id
     return tracking_number(shipment_id, f"{what}.barcode or shipment_id"), "shipment_id", shipment_id
 
 
@@ -336,8 +354,9 @@ def _item_event(
     )
 
 
-def _tracktrace(entry: Mapping[str, Any], what: str, received_at: datetime) -> list[TrackingEvent]:
-    number, source, shipment_id = _identify(entry, what, from_links=True)
+def _tracktrace(entry: Mapping[str, Any], what: str, received_at: datetime,
+                asked: Mapping[str, str]) -> list[TrackingEvent]:
+    number, source, shipment_id = _identify(entry, what, from_links=True, asked=asked)
     carrier = _underlying_carrier(entry)
     base = _shipment_attrs(entry, source, shipment_id, carrier)
     events: list[TrackingEvent] = []
@@ -357,7 +376,8 @@ def _tracktrace(entry: Mapping[str, Any], what: str, received_at: datetime) -> l
     return events
 
 
-def _tracktraces(data: Mapping[str, Any], received_at: datetime) -> list[TrackingEvent]:
+def _tracktraces(data: Mapping[str, Any], received_at: datetime,
+                 asked: Mapping[str, str]) -> list[TrackingEvent]:
     entries = data.get("tracktraces")
     if not isinstance(entries, list):
         raise PayloadError("data.tracktraces must be a list")
@@ -366,7 +386,7 @@ def _tracktraces(data: Mapping[str, Any], received_at: datetime) -> list[Trackin
     events: list[TrackingEvent] = []
     for index, raw in enumerate(entries):
         what = f"data.tracktraces[{index}]"
-        events.extend(_tracktrace(obj(raw, what), what, received_at))
+        events.extend(_tracktrace(obj(raw, what), what, received_at, asked))
     return _dedupe(events)
 
 
@@ -401,7 +421,7 @@ def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> 
         if isinstance(data, dict) and "hooks" in data:
             return _webhook(data, headers, received_at)
         if isinstance(data, dict) and "tracktraces" in data:
-            return _tracktraces(data, received_at)
+            return _tracktraces(data, received_at, shipment_barcodes(headers))
         error = _error(body)
         if error is not None:
             raise error

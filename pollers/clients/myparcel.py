@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from carriers.myparcel import SHIPMENT_BARCODES_HEADER
 from pollers.accounts import Account, RateLimit
 from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
 from pollers.clients.batching import HTTP_STATUS_HEADER, fetch_bisecting
@@ -135,5 +136,8 @@ class MyParcelClient(CarrierClient):
         resp = await self.http.request("GET", url, params={"extra_info": "delivery_moment"}, headers=self._headers)
         if resp.status == 404 and len(barcodes) == 1:
             self.shipment_ids.pop(barcodes[0].strip().upper(), None)  # gone at MyParcel: look it up again
+        asked = ",".join(f"{self.shipment_ids[b.strip().upper()]}={b}" for b in barcodes
+                         if b.strip().upper() in self.shipment_ids)
         return Fetched(resp.body, barcodes, resp.content_type or "application/json",
-                       {TRACKING_NUMBER_HEADER: ",".join(barcodes), HTTP_STATUS_HEADER: str(resp.status)})
+                       {TRACKING_NUMBER_HEADER: ",".join(barcodes), HTTP_STATUS_HEADER: str(resp.status),
+                        SHIPMENT_BARCODES_HEADER: asked})

@@ -339,6 +339,20 @@ def test_several_tracktraces() -> None:
     assert [(e.tracking_number, e.code) for e in events] == [("3SA", "B01"), ("3SB", "J05")]
 
 
+def test_a_polled_tracktrace_without_barcode_or_link_takes_the_barcode_the_poller_asked_under() -> None:
+    bare = _tracktrace([_item("B01", 3)], link="", shipment_id=77)
+    other = _tracktrace([_item("J05", 5)], link="", shipment_id=78)
+    asked = {myparcel.SHIPMENT_BARCODES_HEADER: "77=3SASKED77, 78=3SASKED78,junk,=x"}
+    events = parse(_tt(bare, other), headers=asked)
+    assert [(e.tracking_number, e.attributes["tracking_number_source"]) for e in events] == [
+        ("3SASKED77", "poll_request"), ("3SASKED78", "poll_request")]
+    # without the header (e.g. a file feed of the same answer) the shipment id is the number
+    assert [e.tracking_number for e in parse(_tt(bare))] == ["77"]
+    # a barcode in the answer itself wins over the header
+    with_barcode = _tracktrace([_item("B01", 3)], link="", shipment_id=77, barcode="3SOWN")
+    assert [e.tracking_number for e in parse(_tt(with_barcode), headers=asked)] == ["3SOWN"]
+
+
 # --- errors and malformed input -----------------------------------------------------------------
 
 

@@ -52,6 +52,8 @@ async def test_barcodes_are_resolved_once_and_tracked_together(carrier_api: Fake
     assert [r.path for r in carrier_api.requests("myparcel")][-1] == "/tracktraces/43393092;43393093;43393094"
     assert first.numbers == barcodes and second.payload == first.payload
     assert first.headers[TRACKING_NUMBER_HEADER] == ",".join(barcodes)
+    assert first.headers["X-Trackstream-Shipment-Barcodes"] == (
+        "43393092=3SMYPA126329191,43393093=3SMYPA126329192,43393094=3SMYPA126329193")
     publish, outcomes = classify("myparcel", first, {}, NOW)
     assert publish
     assert {b: o.status for b, o in outcomes.items()} == {
