@@ -110,6 +110,12 @@ class Presented:
     path_token: str = ""
 
 
+def _raw(text: str) -> bytes:
+    """Header or path text as bytes; aiohttp passes bytes that are not UTF-8 as surrogate escapes,
+    which a plain ``encode()`` refuses (a 500 instead of a 401)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _verify_sendcloud(push: Presented, secret: str) -> None:
     from carriers.sendcloud import verify_signature
 
@@ -118,7 +124,7 @@ def _verify_sendcloud(push: Presented, secret: str) -> None:
 
 def _verify_bearer(push: Presented, secret: str) -> None:
     given = push.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), secret.encode()):
+    if not hmac.compare_digest(_raw(given), secret.encode()):
         raise SignatureError("missing or wrong bearer token")
 
 
@@ -147,7 +153,7 @@ def _verify_dhl_parcel_nl(push: Presented, secret: str) -> None:
 
 
 def _verify_path_token(push: Presented, secret: str) -> None:
-    if not push.path_token or not hmac.compare_digest(push.path_token.encode(), secret.encode()):
+    if not push.path_token or not hmac.compare_digest(_raw(push.path_token), secret.encode()):
         raise SignatureError("missing or wrong token in the URL path")
 
 

@@ -60,7 +60,7 @@ def verify_token(token: str, client: PushClient, now: float) -> None:
         raise TokenError("not an access token issued by /v1/oauth/token")
     signed = f"{parts[0]}.{parts[1]}"
     expected = _b64(hmac.new(_key(client), signed.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected.encode(), parts[2].encode()):
+    if not hmac.compare_digest(expected.encode(), parts[2].encode("utf-8", "surrogateescape")):
         raise TokenError("access token signature does not match")
     try:
         claims = orjson.loads(_unb64(parts[1]))
@@ -80,7 +80,8 @@ def verify_bearer(headers: Mapping[str, str], client: PushClient, now: float) ->
         raise TokenError("missing bearer token")
     verify_token(given[7:], client, now)
     api_key = headers.get("x-api-key")
-    if api_key is not None and not hmac.compare_digest(api_key.encode(), client.client_id.encode()):
+    if api_key is not None and not hmac.compare_digest(api_key.encode("utf-8", "surrogateescape"),
+                                                       client.client_id.encode()):
         raise TokenError("x-api-key is not the client id the token was issued to")
 
 

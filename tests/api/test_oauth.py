@@ -61,3 +61,12 @@ def test_settings_need_both_halves_and_a_long_secret() -> None:
     assert settings.push_clients["ups"].client_id == "c"
     assert "x" * 16 not in repr(settings)
     assert Settings.from_env({}).push_clients == {}
+
+
+def test_non_utf8_header_bytes_are_refused_not_a_crash() -> None:
+    # aiohttp hands header bytes that are not UTF-8 over as surrogate escapes ("\udcff")
+    token = issue_token(CLIENT, NOW)
+    with pytest.raises(TokenError, match="signature"):
+        verify_bearer({"Authorization": f"Bearer {token[:-2]}\udcff\udcfe"}, CLIENT, NOW)
+    with pytest.raises(TokenError, match="x-api-key"):
+        verify_bearer({"Authorization": f"Bearer {token}", "x-api-key": "client-\udcff"}, CLIENT, NOW)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 import pytest
 
@@ -10,6 +11,7 @@ import carriers
 from api import ingress
 from api.errors import ApiError
 from api.sources import client_address, parse_address, source_allowed
+from carriers.base import SignatureError
 from trackstream.settings import DOCUMENTED, Settings, SettingsError
 from trackstream.topics import RAW_CARRIERS
 
@@ -154,3 +156,12 @@ def test_dpd_ack_echoes_the_push_id() -> None:
     body = ingress.WEBHOOKS["dpd_nl"].ack.body(b"pnr=01906000683796&pushid=92056930&status=start_order")
     assert body == b"<push><pushid>92056930</pushid><status>OK</status></push>"
     assert ingress.WEBHOOKS["fedex"].ack.body(b"{}") == b'{"status":"accepted"}'
+
+
+@pytest.mark.parametrize("verify", [ingress._verify_bearer, ingress._verify_path_token])
+def test_static_tokens_with_non_utf8_bytes_are_refused_not_a_crash(
+        verify: Callable[[ingress.Presented, str], None]) -> None:
+    # aiohttp hands header bytes that are not UTF-8 over as surrogate escapes ("\udcff")
+    push = ingress.Presented(b"{}", {"Authorization": "Bearer s3cret\udcff"}, path_token="s3cret\udcff")
+    with pytest.raises(SignatureError):
+        verify(push, "s3cret")
