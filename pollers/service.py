@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 LOCK_CLASS = 7_420_114
 LEASE_RENEW_SECONDS = 5.0
 DUE_BATCHES = 20  # shipments fetched from the schedule per cycle, in batches of the carrier's size
+STOP_GRACE_SECONDS = 5.0  # after stop(): how long a poll in flight may finish before it is cancelled
 
 
 @dataclass(frozen=True)
@@ -299,12 +300,13 @@ class PollerService:
     """Every configured account's loop, in this process; ``stop`` ends them."""
 
     def __init__(self, accounts: Sequence[Account], *, database_url: str, kafka_bootstrap: str, worker_id: str,
-                 lock_retry: float = 3.0) -> None:
+                 lock_retry: float = 3.0, stop_grace: float = STOP_GRACE_SECONDS) -> None:
         self.accounts = list(accounts)
         self.database_url = database_url
         self.kafka_bootstrap = kafka_bootstrap
         self.worker_id = worker_id
         self.lock_retry = lock_retry
+        self.stop_grace = stop_grace
         self.stopping = asyncio.Event()
         self.pollers: list[AccountPoller] = []
 
@@ -328,9 +330,16 @@ class PollerService:
         self.pollers = [AccountPoller(a, database_url=self.database_url, store=store, producer=producer,
                                       worker_id=self.worker_id, stopping=self.stopping, lock_retry=self.lock_retry)
                         for a in self.accounts]
+        tasks = [asyncio.create_task(p.run()) for p in self.pollers]
         try:
-            await asyncio.gather(*(p.run() for p in self.pollers))
+            await self.stopping.wait()
+            # a poll in flight can wait minutes (a carrier's Retry-After, the account's throttle, HTTP
+            # retries): it gets a grace period, then is cancelled; what it had not recorded stays due
+            await asyncio.wait(tasks, timeout=self.stop_grace)
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await producer.stop()
             await pool.close()
