@@ -12,21 +12,61 @@ from psycopg_pool import AsyncConnectionPool
 from pollers.clients.base import Target
 from schemas.taxonomy import FINAL_STATUSES
 
-_DUE = """
-SELECT s.shipment_key, s.tracking_number, s.status, s.destination_postcode, p.payload_hash,
-       coalesce(p.failures, 0)
-FROM shipments s
-LEFT JOIN poll_state p ON p.account = %(account)s AND p.shipment_key = s.shipment_key
-WHERE s.carrier = %(carrier)s
-  AND s.status <> ALL(%(final)s)
+# Three bounded, indexed queries rather than one scan of every active shipment per cycle:
+#  overdue   poll_state rows whose time has come (poll_state_due), oldest first;
+#  new       shipments never polled by this account, registered within ``retire_after``
+#            (shipments_carrier_created);
+#  reopened  final / retired rows whose shipment changed since (carrier news after all: a return,
+#            a webhook), looked for among shipments updated in the last day (shipments_carrier_updated).
+# Rows the overdue query finds retired or final are closed (next_poll_at = NULL) so they stop coming.
+_ACTIVE = """
+  s.status <> ALL(%(final)s)
   AND coalesce(s.last_event_at, s.registered_at, s.created_at) > %(now)s - %(retire)s
   AND (cardinality(%(customers)s::text[]) = 0 OR s.customer = ANY(%(customers)s))
-  AND (p.shipment_key IS NULL
-       OR p.next_poll_at <= %(now)s
-       OR (p.next_poll_at IS NULL AND s.updated_at > p.last_polled_at))
-ORDER BY p.next_poll_at NULLS FIRST, s.shipment_key
+"""
+_COLUMNS = "s.shipment_key, s.tracking_number, s.status, s.destination_postcode"
+
+_OVERDUE = f"""
+SELECT {_COLUMNS}, p.payload_hash, p.failures,
+       ({_ACTIVE}) AS active
+FROM poll_state p JOIN shipments s ON s.shipment_key = p.shipment_key
+WHERE p.account = %(account)s AND p.next_poll_at <= %(now)s
+ORDER BY p.next_poll_at
 LIMIT %(limit)s
 """
+
+_NEW = f"""
+SELECT {_COLUMNS}, NULL, 0
+FROM shipments s
+WHERE s.carrier = %(carrier)s AND s.created_at > %(now)s - %(retire)s AND {_ACTIVE}
+  AND NOT EXISTS (SELECT 1 FROM poll_state p WHERE p.account = %(account)s AND p.shipment_key = s.shipment_key)
+ORDER BY s.created_at
+LIMIT %(limit)s
+"""
+
+_REOPENED = f"""
+SELECT {_COLUMNS}, p.payload_hash, p.failures
+FROM shipments s JOIN poll_state p ON p.account = %(account)s AND p.shipment_key = s.shipment_key
+WHERE s.carrier = %(carrier)s AND s.updated_at > %(now)s - interval '1 day' AND {_ACTIVE}
+  AND p.next_poll_at IS NULL AND s.updated_at > p.last_polled_at
+LIMIT %(limit)s
+"""
+
+_CLOSE = "UPDATE poll_state SET next_poll_at = NULL WHERE account = %s AND shipment_key = ANY(%s)"
+
+
+def share(overdue: Sequence[Target], new: Sequence[Target], reopened: Sequence[Target], limit: int) -> list[Target]:
+    """Up to ``limit`` targets: half for overdue polls (near delivery must not wait behind a bulk
+    registration), a quarter for reopened ones, the rest for new ones; unused shares go to the others."""
+    picked: list[Target] = [*overdue[: limit // 2], *reopened[: limit // 4]]
+    picked += new[: limit - len(picked)]
+    for rest in (overdue[limit // 2:], reopened[limit // 4:]):
+        picked += rest[: limit - len(picked)]
+    unique: dict[str, Target] = {}
+    for target in picked:
+        unique.setdefault(target.shipment_key, target)
+    return list(unique.values())
+
 
 _RECORD = """
 INSERT INTO poll_state (account, shipment_key, carrier, tracking_number, next_poll_at, last_polled_at,
@@ -53,20 +93,28 @@ class PollRecord:
         return self.target.failures + 1 if self.result in ("error", "not_found") else 0
 
 
+def _target(r: Sequence[Any]) -> Target:
+    return Target(shipment_key=r[0], tracking_number=r[1], status=r[2], postcode=r[3], payload_hash=r[4],
+                  failures=int(r[5]))
+
+
 class PollStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
 
     async def due(self, account: str, carrier: str, customers: Sequence[str], retire_after: timedelta,
                   now: datetime, limit: int) -> list[Target]:
+        args = {"account": account, "carrier": carrier, "final": list(FINAL_STATUSES), "now": now,
+                "retire": retire_after, "customers": list(customers), "limit": limit}
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_DUE, {
-                "account": account, "carrier": carrier, "final": list(FINAL_STATUSES), "now": now,
-                "retire": retire_after, "customers": list(customers), "limit": limit,
-            })
-            rows = await cur.fetchall()
-        return [Target(shipment_key=r[0], tracking_number=r[1], status=r[2], postcode=r[3], payload_hash=r[4],
-                       failures=int(r[5])) for r in rows]
+            overdue_rows = await (await conn.execute(_OVERDUE, args)).fetchall()
+            closed = [r[0] for r in overdue_rows if not r[6]]
+            if closed:
+                await conn.execute(_CLOSE, (account, closed))
+            new_rows = await (await conn.execute(_NEW, args)).fetchall()
+            reopened_rows = await (await conn.execute(_REOPENED, args)).fetchall()
+        return share([_target(r) for r in overdue_rows if r[6]], [_target(r) for r in new_rows],
+                     [_target(r) for r in reopened_rows], limit)
 
     async def record(self, account: str, carrier: str, worker: str, now: datetime,
                      records: Sequence[PollRecord]) -> None:

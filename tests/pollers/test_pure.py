@@ -256,3 +256,22 @@ def test_throttle_doubles_per_refusal_up_to_its_cap_and_honours_retry_after() ->
     assert throttle.refused(12.0) == 12.0  # the carrier said how long
     throttle.served()
     assert throttle.refused(None) == 30
+
+
+def test_share_keeps_room_for_overdue_polls_behind_a_bulk_registration() -> None:
+    from pollers.clients.base import Target
+    from pollers.store import share
+
+    def targets(prefix: str, n: int) -> list[Target]:
+        return [Target(f"k:{prefix}{i}", f"{prefix}{i}", "in_transit") for i in range(n)]
+
+    picked = share(targets("o", 100), targets("n", 100), targets("r", 100), 20)
+    assert [t.tracking_number[0] for t in picked] == ["o"] * 10 + ["r"] * 5 + ["n"] * 5
+    # unused shares go to the others
+    picked = share(targets("o", 3), targets("n", 100), [], 20)
+    assert len(picked) == 20 and sum(t.tracking_number[0] == "o" for t in picked) == 3
+    picked = share(targets("o", 100), [], [], 20)
+    assert [t.tracking_number for t in picked] == [f"o{i}" for i in range(20)]
+    # a shipment in two lists is polled once
+    both = targets("o", 2)
+    assert len(share(both, both, [], 20)) == 2

@@ -227,6 +227,34 @@ def test_poll_check_validates_the_accounts_file(system: System, tmp_path: Path) 
     assert "accounts[0].carrier: 'pigeon' has no poller" in out.stderr
 
 
+async def test_a_final_shipment_with_news_after_all_is_polled_again(
+        system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi, pollers: Pollers) -> None:
+    number = tn("1ZRO")
+    fake_api.set("ups", number, ups_details(number, [("D", "KB", "011", "Delivered", "20261121143000")]))
+    await register(http, "ups", number)
+    await eventually(_check(http, "ups", number, "delivered"), 90, what="delivered")
+
+    async def closed() -> bool:
+        rows = {r[0]: r for r in poll_rows(system, "it-ups")}
+        return number in rows and rows[number][3] is None
+
+    await eventually(closed, 30, what="no next poll after delivery")
+    before = len(fake_api.requests("ups", number))
+    # news after all (e.g. from another source): the parcel comes back with an exception
+    async with http.post("/v1/events", json=[{
+            "carrier": "ups", "tracking_number": number, "status": "exception", "code": "X",
+            "occurred_at": "2026-11-22T09:00:00+01:00"}]) as resp:
+        assert resp.status == 202
+    fake_api.set("ups", number, ups_details(number, [("X", "RS", "005", "Returning to shipper",
+                                                      "20261122100000"),
+                                                     ("D", "KB", "011", "Delivered", "20261121143000")]))
+
+    async def polled_again() -> bool:
+        return len(fake_api.requests("ups", number)) > before
+
+    await eventually(polled_again, 60, what="the reopened shipment polled again")
+
+
 async def test_the_worker_runs_the_pollers_too(system: System, http: aiohttp.ClientSession) -> None:
     """The session worker has its own account (tests/conftest.py): no separate poller process."""
     number = tn("3SWK")
