@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from psycopg_pool import AsyncConnectionPool
 
 import carriers
@@ -137,7 +137,10 @@ class AccountPoller:
     async def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
+                # TCP keepalives: a dead database path is noticed in ~25 s, not after ~15 min
+                async with await psycopg.AsyncConnection.connect(
+                        self.database_url, autocommit=True, connect_timeout=10, keepalives=1, keepalives_idle=10,
+                        keepalives_interval=5, keepalives_count=3) as conn:
                     cur = await conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                                              (LOCK_CLASS, self.account.name))
                     row = await cur.fetchone()
@@ -171,7 +174,7 @@ class AccountPoller:
         auth_failures = 0
         try:
             while not self.stopping.is_set():
-                await lock.execute("SELECT 1")  # raises when the lock's session is gone
+                await self._alive(lock)  # raises when the lock's session is gone
                 if loop.time() - renewed > LEASE_RENEW_SECONDS:
                     await self.store.lease(self.account.name, self.carrier, self.worker_id, acquired=False)
                     renewed = loop.time()
@@ -187,7 +190,7 @@ class AccountPoller:
                 for chunk in chunks(targets, batch):
                     if self.stopping.is_set():
                         break
-                    await lock.execute("SELECT 1")
+                    await self._alive(lock)
                     try:
                         await self._poll(client, chunk)
                         auth_failures = 0
@@ -200,6 +203,11 @@ class AccountPoller:
                         break
         finally:
             await http.close()
+
+    @staticmethod
+    async def _alive(lock: psycopg.AsyncConnection[Any]) -> None:
+        """The lock's session still answers (a silently dropped network must not hang the loop)."""
+        await asyncio.wait_for(lock.execute("SELECT 1"), timeout=LEASE_RENEW_SECONDS * 2)
 
     async def _poll(self, client: CarrierClient, chunk: Sequence[Target]) -> None:
         now = datetime.now(UTC)
@@ -245,8 +253,22 @@ class AccountPoller:
             for number, outcome in per_number.items():
                 if number in by_number and (number not in outcomes or outcome.result == "changed"):
                     outcomes[number] = outcome
-        if to_publish and not await self._publish(to_publish, now):
-            return  # nothing recorded: they are polled again
+        if to_publish:
+            try:
+                published = await self._publish(to_publish, now)
+            except MessageSizeTooLargeError as exc:
+                if len(chunk) > 1:  # a smaller batch gives a smaller answer
+                    middle = len(chunk) // 2
+                    await self._poll(client, chunk[:middle])
+                    await self._poll(client, chunk[middle:])
+                    return
+                error = f"the carrier's answer is larger than the broker accepts ({exc})"
+                log.error("poller %s: %s: %s", self.account.name, chunk[0].tracking_number, error)
+                await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=error)
+                                         for t in chunk])
+                return
+            if not published:
+                return  # nothing recorded: they are polled again
         records = []
         for target in chunk:
             outcome = outcomes.get(target.tracking_number, Outcome("not_found"))
@@ -271,6 +293,8 @@ class AccountPoller:
                 self.producer.send_and_wait(topic, r.payload, headers=self._headers(r, now)) for r in responses
             ))
             return True
+        except MessageSizeTooLargeError:
+            raise  # retrying the same bytes cannot help
         except KafkaError as exc:
             log.warning("poller %s: the broker did not take %d responses (%s); they are polled again",
                         self.account.name, len(responses), exc)

@@ -171,7 +171,7 @@ class DPDNLClient(CarrierClient):
         self.language = account.credentials.get("message_language") or "en_EN"
         self.leeway = leeway
         self._token: str | None = None
-        self._expires_at = 0.0
+        self._renew_at = 0.0
         self._lock = asyncio.Lock()
         self._rng = random.Random()
         self.logins = 0  # getAuth calls that returned a token
@@ -210,7 +210,7 @@ class DPDNLClient(CarrierClient):
     async def token(self) -> str:
         loop = asyncio.get_running_loop()
         async with self._lock:
-            if self._token is not None and loop.time() < self._expires_at - self.leeway:
+            if self._token is not None and loop.time() < self._renew_at:
                 return self._token
             envelope = login_envelope(self.delis_id, self.account.credential("password"), self.language)
             resp, fault = await self._post(LOGIN_PATH, LOGIN_ACTION, envelope, metered=False)
@@ -223,9 +223,11 @@ class DPDNLClient(CarrierClient):
             token = _first(root, ("authToken",))
             if not token:
                 raise AuthError("DPD getAuth answered without an authToken")
-            lifetime = token_expiry(_first(root, ("authTokenExpires",)), datetime.now(UTC))
+            lifetime = max(0.0, token_expiry(_first(root, ("authTokenExpires",)), datetime.now(UTC)))
             self._token = token
-            self._expires_at = loop.time() + lifetime
+            # renew ``leeway`` early, but never more than half the token's life early: a short-lived
+            # token would otherwise never count as cached and every call would log in again
+            self._renew_at = loop.time() + lifetime - min(self.leeway, lifetime / 2)
             self.logins += 1
             return token
 

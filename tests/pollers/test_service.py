@@ -255,6 +255,30 @@ async def test_a_final_shipment_with_news_after_all_is_polled_again(
     await eventually(polled_again, 60, what="the reopened shipment polled again")
 
 
+async def test_an_answer_larger_than_the_broker_takes_is_an_error_not_a_loop(
+        system: System, http: aiohttp.ClientSession, fake_api: FakeCarrierApi, pollers: Pollers) -> None:
+    number = tn("1ZBG")
+    huge = "x" * 1_500_000  # the broker's default message limit is about 1 MB
+    fake_api.set("ups", number, ups_details(number, [("I", "OR", "005", huge, "20261120101500")]))
+    await register(http, "ups", number)
+
+    async def in_error() -> tuple[Any, ...] | None:
+        rows = {r[0]: r for r in poll_rows(system, "it-ups")}
+        return rows.get(number) if rows.get(number) and rows[number][2] == "error" else None
+
+    row = await eventually(in_error, 60, what="the oversized answer recorded as an error")
+    assert row[3] is not None  # polled again later, with backoff
+    with system.db() as conn:
+        error = conn.execute("SELECT last_error FROM poll_state WHERE account = 'it-ups' AND tracking_number = %s",
+                             (number,)).fetchone()
+    assert error is not None and "larger than the broker accepts" in str(error[0])
+    # other shipments of the account are still polled
+    fine = tn("1ZOK")
+    fake_api.set("ups", fine, ups_details(fine, [("I", "OR", "005", "Origin Scan", "20261120101500")]))
+    await register(http, "ups", fine)
+    await eventually(_check(http, "ups", fine, "in_transit"), 60, what="the next shipment")
+
+
 async def test_the_worker_runs_the_pollers_too(system: System, http: aiohttp.ClientSession) -> None:
     """The session worker has its own account (tests/conftest.py): no separate poller process."""
     number = tn("3SWK")
