@@ -103,6 +103,12 @@ def tracking_number(value: Any, what: str) -> str:
     return number
 
 
+def header_bytes(value: str) -> bytes:
+    """A header value as bytes for a constant-time comparison. aiohttp hands bytes that are not
+    UTF-8 through as surrogates; ``surrogateescape`` turns them back instead of raising."""
+    return value.encode("utf-8", "surrogateescape")
+
+
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup."""
     wanted = name.lower()

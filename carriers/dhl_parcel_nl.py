@@ -64,7 +64,18 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import as_list, compact, header, iso_instant, load_json, obj, sub, text, tracking_number
+from carriers._util import (
+    as_list,
+    compact,
+    header,
+    header_bytes,
+    iso_instant,
+    load_json,
+    obj,
+    sub,
+    text,
+    tracking_number,
+)
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -412,7 +423,7 @@ def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None
     given = (header(headers, WEBHOOK_HEADER) or "").strip()
     if not given:
         raise SignatureError(f"missing {WEBHOOK_HEADER} header")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
+    if not hmac.compare_digest(header_bytes(given), secret.encode()):
         raise SignatureError(f"{WEBHOOK_HEADER} header does not match")
 
 

@@ -51,7 +51,18 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import as_list, compact, header, load_json, obj, sub, text, tracking_number, zone_for_location
+from carriers._util import (
+    as_list,
+    compact,
+    header,
+    header_bytes,
+    load_json,
+    obj,
+    sub,
+    text,
+    tracking_number,
+    zone_for_location,
+)
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -94,8 +105,8 @@ def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None
     if not given:
         raise SignatureError(f"missing {CREDENTIAL_HEADER} header")
     bare = given[7:].strip() if given[:7].lower() == "bearer " else given
-    exact = hmac.compare_digest(given.encode(), secret.encode())
-    if not (hmac.compare_digest(bare.encode(), secret.encode()) or exact):
+    exact = hmac.compare_digest(header_bytes(given), secret.encode())
+    if not (hmac.compare_digest(header_bytes(bare), secret.encode()) or exact):
         raise SignatureError(f"{CREDENTIAL_HEADER} header does not match")
 
 
