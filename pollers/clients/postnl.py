@@ -23,12 +23,32 @@ MAX_WINDOW = timedelta(hours=2)
 MAX_LOOKBACK = timedelta(hours=48)
 
 
+def _offset_change(start: datetime, end: datetime) -> datetime | None:
+    """The instant in ``(start, end]`` where Dutch time changes offset (to the second), if any."""
+    if start.astimezone(_NL).utcoffset() == end.astimezone(_NL).utcoffset():
+        return None
+    low, high = start, end
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(_NL).utcoffset() == start.astimezone(_NL).utcoffset():
+            low = middle
+        else:
+            high = middle
+    return high.replace(microsecond=0)
+
+
 def delta_windows(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
-    """``[since, until)`` cut into windows PostNL accepts (≤ 2 h each, none older than 48 h)."""
+    """``[since, until)`` cut into windows PostNL accepts (≤ 2 h each, none older than 48 h).
+
+    The windows are sent as Dutch local time without an offset, so none may span a daylight-saving
+    change: there a 2-hour window would read as 1 or 3 local hours (or run backwards)."""
     start = max(since, until - MAX_LOOKBACK + timedelta(minutes=1))
     windows = []
     while start < until:
         end = min(start + MAX_WINDOW, until)
+        change = _offset_change(start, end)
+        if change is not None and start < change < end:
+            end = change
         windows.append((start, end))
         start = end
     return windows

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -207,6 +208,22 @@ def test_delta_windows_are_at_most_two_hours_and_48_hours_back() -> None:
     assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
     assert delta_windows(NOW, NOW) == []
     assert delta_windows(NOW - timedelta(minutes=10), NOW) == [(NOW - timedelta(minutes=10), NOW)]
+
+
+@pytest.mark.parametrize(("since", "until"), [
+    (datetime(2026, 10, 24, 23, 30, tzinfo=UTC), datetime(2026, 10, 25, 3, 0, tzinfo=UTC)),  # clocks go back
+    (datetime(2026, 3, 28, 23, 30, tzinfo=UTC), datetime(2026, 3, 29, 3, 0, tzinfo=UTC)),  # clocks go forward
+])
+def test_delta_windows_never_span_a_daylight_saving_change(since: datetime, until: datetime) -> None:
+    windows = delta_windows(since, until)
+    assert windows[0][0] == since and windows[-1][1] == until
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
+    change = datetime(since.year, since.month, since.day + 1, 1, 0, tzinfo=UTC)
+    assert change in [w[1] for w in windows]  # cut exactly at the change (01:00 UTC)
+    for start, end in windows:
+        assert local_text(start) < local_text(end)  # never backwards in local time
+        assert start.astimezone(ZoneInfo("Europe/Amsterdam")).utcoffset() == \
+            (end - timedelta(seconds=1)).astimezone(ZoneInfo("Europe/Amsterdam")).utcoffset()
 
 
 def test_delta_window_times_are_dutch_local_without_offset() -> None:
