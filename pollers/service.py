@@ -30,7 +30,8 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from psycopg_pool import AsyncConnectionPool
 
 import carriers
-from carriers.base import CarrierErrorResponse, ParseError
+from agents.mapping_overrides import apply_overrides
+from carriers.base import CarrierErrorResponse, CodeMapping, ParseError
 from pollers.accounts import Account
 from pollers.clients import CLIENTS
 from pollers.clients.base import CarrierClient, Fetched, Target
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 #: First key of the two-key advisory lock; the second is hashtext(account name).
 LOCK_CLASS = 7_420_114
 LEASE_RENEW_SECONDS = 5.0
+OVERRIDES_REFRESH_SECONDS = 30.0  # operators' code mappings, reloaded for scheduling decisions
 DUE_BATCHES = 20  # shipments fetched from the schedule per cycle, in batches of the carrier's size
 STOP_GRACE_SECONDS = 5.0  # after stop(): how long a poll in flight may finish before it is cancelled
 
@@ -61,11 +63,12 @@ class Outcome:
     error: str | None = None
 
 
-def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None],
-             now: datetime) -> tuple[bool, dict[str, Outcome]]:
+def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None], now: datetime,
+             overrides: Mapping[tuple[str, str], CodeMapping] | None = None) -> tuple[bool, dict[str, Outcome]]:
     """Parse a response with the carrier's adapter (pure); returns whether to publish it and the
     outcome per number. Unparseable responses and carrier errors are published, so they reach the
-    dead-letter topic with their reason; "not found" and unchanged responses are not."""
+    dead-letter topic with their reason; "not found" and unchanged responses are not. ``overrides``
+    (operators' code mappings) decide the status the schedule sees, as they decide the stored one."""
     parser = carriers.get_parser(carrier)
     if parser is None:
         raise ValueError(f"no adapter for {carrier}")
@@ -80,6 +83,8 @@ def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None],
         if fetched.headers.get("http-status") == "404":
             return False, {n: Outcome("not_found") for n in fetched.numbers}
         return True, {n: Outcome("error", error=str(exc)[:500]) for n in fetched.numbers}
+    if overrides:
+        events = apply_overrides(events, overrides)
     digest = hashlib.sha256(fetched.payload).hexdigest()[:32]
     outcomes: dict[str, Outcome] = {}
     publish = False
@@ -129,6 +134,8 @@ class AccountPoller:
         # the bucket belongs to the credential: it survives losing and regaining the lock
         self.bucket = TokenBucket(rate.requests, rate.per_seconds, rate.burst)
         self.throttle = Throttle(account.cadence)
+        self.overrides: Mapping[tuple[str, str], CodeMapping] = {}
+        self._overrides_loaded = -OVERRIDES_REFRESH_SECONDS
 
     @property
     def carrier(self) -> str:
@@ -181,6 +188,9 @@ class AccountPoller:
                 if client.supports_delta() and loop.time() >= next_delta:
                     await self._delta(client)
                     next_delta = loop.time() + cadence.delta.total_seconds()
+                if loop.time() - self._overrides_loaded >= OVERRIDES_REFRESH_SECONDS:
+                    await self._load_overrides()
+                    self._overrides_loaded = loop.time()
                 now = datetime.now(UTC)
                 targets = await self.store.due(self.account.name, self.carrier, self.account.customers,
                                                cadence.retire_after, now, batch * DUE_BATCHES)
@@ -203,6 +213,16 @@ class AccountPoller:
                         break
         finally:
             await http.close()
+
+    async def _load_overrides(self) -> None:
+        from sinks.mapping_overrides import load_all
+
+        try:
+            table = await asyncio.wait_for(load_all(self.store.pool), timeout=10.0)
+        except Exception as exc:  # scheduling goes on with the last table
+            log.warning("poller %s: code mapping overrides not reloaded (%s)", self.account.name, exc)
+            return
+        self.overrides = {key: value for key, value in table.items() if key[0] == self.carrier}
 
     @staticmethod
     async def _alive(lock: psycopg.AsyncConnection[Any]) -> None:
@@ -247,7 +267,7 @@ class AccountPoller:
         outcomes: dict[str, Outcome] = {}
         to_publish: list[Fetched] = []
         for fetched in responses:
-            publish, per_number = classify(self.carrier, fetched, previous, now)
+            publish, per_number = classify(self.carrier, fetched, previous, now, self.overrides)
             if publish:
                 to_publish.append(fetched)
             for number, outcome in per_number.items():

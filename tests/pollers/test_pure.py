@@ -292,3 +292,25 @@ def test_share_keeps_room_for_overdue_polls_behind_a_bulk_registration() -> None
     # a shipment in two lists is polled once
     both = targets("o", 2)
     assert len(share(both, both, [], 20)) == 2
+
+
+def test_classify_sees_the_status_an_operator_override_gives() -> None:
+    from carriers.base import CodeMapping
+
+    body = postnl_status("3SOVR1", [("J05", "Bezorger onderweg", "21-11-2026 09:15:00")])
+    _, plain = classify("postnl", Fetched(body, ("3SOVR1",)), {}, NOW)
+    assert plain["3SOVR1"].status == "out_for_delivery"
+    code = carriers_code("postnl", body)
+    overrides = {("postnl", code): CodeMapping("delivered", "delivered_recipient")}
+    _, overridden = classify("postnl", Fetched(body, ("3SOVR1",)), {}, NOW, overrides)
+    assert overridden["3SOVR1"].status == "delivered"  # final: the schedule stops, as the store will show
+    other = {("ups", code): CodeMapping("delivered")}  # another carrier's override changes nothing
+    assert classify("postnl", Fetched(body, ("3SOVR1",)), {}, NOW, other)[1]["3SOVR1"].status == "out_for_delivery"
+
+
+def carriers_code(carrier: str, body: bytes) -> str:
+    import carriers
+
+    parser = carriers.get_parser(carrier)
+    assert parser is not None
+    return str(parser(body, {}, NOW)[0].code)
