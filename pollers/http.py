@@ -77,6 +77,16 @@ class RetryPolicy:
     retry_after_cap: float = 300.0
 
 
+def request_outcome(status: int, ok: tuple[int, ...]) -> str:
+    """The metric label of an answer handed to the client: a 2xx is ``ok``; a 404 ``not_found``; an
+    error status the client reads itself (a SOAP fault in an HTTP 500) ``carrier_error``."""
+    if 200 <= status < 300:
+        return "ok"
+    if status == 404:
+        return "not_found"
+    return "carrier_error"
+
+
 class CarrierHttp:
     """One account's HTTP access: a session, its token bucket and its retry policy."""
 
@@ -127,7 +137,7 @@ class CarrierHttp:
                 await asyncio.sleep(full_jitter(attempt, self.retry.base, self.retry.cap, self._rng))
                 continue
             if resp.status in ok or resp.status == 404:
-                metrics.POLL_REQUESTS.labels(self.carrier, "ok" if resp.status in ok else "not_found").inc()
+                metrics.POLL_REQUESTS.labels(self.carrier, request_outcome(resp.status, ok)).inc()
                 return resp
             if resp.status == 429:
                 metrics.POLL_REQUESTS.labels(self.carrier, "rate_limited").inc()

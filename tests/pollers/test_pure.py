@@ -314,3 +314,10 @@ def carriers_code(carrier: str, body: bytes) -> str:
     parser = carriers.get_parser(carrier)
     assert parser is not None
     return str(parser(body, {}, NOW)[0].code)
+
+
+@pytest.mark.parametrize(("status", "label"), [(200, "ok"), (204, "ok"), (404, "not_found"), (500, "carrier_error")])
+def test_answers_a_client_reads_itself_are_labelled_by_what_they_are(status: int, label: str) -> None:
+    from pollers.http import request_outcome
+
+    assert request_outcome(status, (200, 500)) == label
