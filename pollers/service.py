@@ -89,6 +89,9 @@ def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None],
     outcomes: dict[str, Outcome] = {}
     publish = False
     for number in fetched.numbers:
+        if number in fetched.failed:
+            outcomes[number] = Outcome("error", error=fetched.failed[number][:500])
+            continue
         own = [e for e in events if e.tracking_number == number]
         if not own and len(fetched.numbers) == 1:
             own = list(events)  # the carrier answered under another number (a package of the shipment)

@@ -41,6 +41,9 @@ class Fetched:
     numbers: tuple[str, ...]
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: numbers the carrier reported an error for inside an otherwise good answer (number → reason):
+    #: scheduled as errors (retried soon, backing off) rather than as "not found"
+    failed: Mapping[str, str] = field(default_factory=dict)
 
 
 class CarrierClient:

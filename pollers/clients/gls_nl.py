@@ -49,6 +49,23 @@ def internal_error_only(body: bytes) -> bool:
             and all(isinstance(p, dict) and p.get("errorCode") == INTERNAL_ERROR for p in parcels))
 
 
+def parcel_errors(body: bytes) -> dict[str, str]:
+    """Parcels GLS answered with an error other than "not found" (``E_404_*``): requested id → reason."""
+    try:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    parcels = data.get("parcels") if isinstance(data, dict) else None
+    out: dict[str, str] = {}
+    for parcel in parcels if isinstance(parcels, list) else []:
+        if not isinstance(parcel, dict):
+            continue
+        code, requested = str(parcel.get("errorCode") or ""), str(parcel.get("requested") or "").strip()
+        if code and requested and not code.upper().startswith("E_404"):
+            out[requested.upper()] = f"GLS {code}: {parcel.get('errorMessage') or ''}".strip()
+    return out
+
+
 class GLSNLClient(CarrierClient):
     carrier = "gls_nl"
     default_base_url = "https://api.gls-group.net"
@@ -72,5 +89,7 @@ class GLSNLClient(CarrierClient):
             raise RequestRejected(f"GET {url}: HTTP 404 (GLS: wrong call, check base_url): {resp.body[:200]!r}")
         if resp.status == 200 and internal_error_only(resp.body):
             raise TransientError(f"GET {url}: GLS answered {INTERNAL_ERROR} (internal error) for every parcel")
+        failed = parcel_errors(resp.body) if resp.status == 200 else {}
         return [Fetched(resp.body, numbers, resp.content_type or "application/json",
-                        {TRACKING_NUMBER_HEADER: ",".join(numbers), HTTP_STATUS_HEADER: str(resp.status)})]
+                        {TRACKING_NUMBER_HEADER: ",".join(numbers), HTTP_STATUS_HEADER: str(resp.status)},
+                        failed={n: failed[n.upper()] for n in numbers if n.upper() in failed})]

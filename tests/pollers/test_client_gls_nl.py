@@ -125,7 +125,10 @@ async def test_e_500_01_for_every_parcel_is_transient_not_a_dead_letter(carrier_
         await client.http.close()
     _, outcomes = judge("gls_nl", mixed)
     assert outcomes["36301910007"].result == "changed"
-    assert outcomes["36301910008"].result == "not_found"
+    # GLS failed for that one parcel: an error (retried soon, backing off), not "not found"
+    assert outcomes["36301910008"].result == "error"
+    assert "E_500_01" in (outcomes["36301910008"].error or "")
+    assert mixed[0].failed == {"36301910008": "GLS E_500_01: Internal Server Error"}
     assert not internal_error_only(b'{"parcels": []}') and not internal_error_only(b"not json")
 
 
