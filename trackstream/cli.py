@@ -61,6 +61,19 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_logging(level: str) -> dict[str, object]:
+    """The worker's logging: a handler of its own (a ``logging_config`` without one left only
+    Python's last-resort handler, so nothing below WARNING reached the log), trackstream at
+    ``level``, Faust/aiokafka/mode at WARNING."""
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {n: {"level": "WARNING"} for n in QUIET_LOGGERS},
+    }
+
+
 def cmd_worker(settings: Settings) -> int:
     from faust.worker import Worker
 
@@ -73,8 +86,7 @@ def cmd_worker(settings: Settings) -> int:
     (settings.data_dir / "worker" / settings.worker_id).mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
-                    logging_config={"version": 1, "disable_existing_loggers": False,
-                                    "loggers": {n: {"level": "WARNING"} for n in QUIET_LOGGERS}})
+                    logging_config=worker_logging(settings.log_level))
     worker.spinner = None  # a terminal spinner has no place in logs (and breaks at level >= warning)
     worker.execute_from_commandline()
     return 0

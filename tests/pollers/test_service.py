@@ -295,6 +295,9 @@ async def test_the_worker_runs_the_pollers_too(system: System, http: aiohttp.Cli
     mine = items["session-postnl"]
     assert mine["carrier"] == "postnl" and mine["holder"] == "worker-1" and mine["live"] is True
     assert mine["shipments"] >= 1 and mine["active"] >= 1
+    # the worker's own INFO lines reach its log (not only warnings)
+    log = (system.settings.data_dir / "logs" / "worker-1.log").read_text(errors="replace")
+    assert "INFO pollers.service: poller session-postnl (postnl): polling in worker-1" in log
     assert sum(mine["last_results"].values()) == mine["shipments"]
 
 
