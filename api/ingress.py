@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.sources import source_allowed
+from carriers._util import header_bytes
 from carriers.base import ParseError, SignatureError
 from carriers.detect import detect_carrier
 from schemas.events import format_utc, normalize_tracking_number, parse_utc, shipment_key
@@ -110,12 +111,6 @@ class Presented:
     path_token: str = ""
 
 
-def _raw(text: str) -> bytes:
-    """Header or path text as bytes; aiohttp passes bytes that are not UTF-8 as surrogate escapes,
-    which a plain ``encode()`` refuses (a 500 instead of a 401)."""
-    return text.encode("utf-8", "surrogateescape")
-
-
 def _verify_sendcloud(push: Presented, secret: str) -> None:
     from carriers.sendcloud import verify_signature
 
@@ -124,7 +119,7 @@ def _verify_sendcloud(push: Presented, secret: str) -> None:
 
 def _verify_bearer(push: Presented, secret: str) -> None:
     given = push.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(_raw(given), secret.encode()):
+    if not hmac.compare_digest(header_bytes(given), secret.encode()):
         raise SignatureError("missing or wrong bearer token")
 
 
@@ -153,7 +148,7 @@ def _verify_dhl_parcel_nl(push: Presented, secret: str) -> None:
 
 
 def _verify_path_token(push: Presented, secret: str) -> None:
-    if not push.path_token or not hmac.compare_digest(_raw(push.path_token), secret.encode()):
+    if not push.path_token or not hmac.compare_digest(header_bytes(push.path_token), secret.encode()):
         raise SignatureError("missing or wrong token in the URL path")
 
 

@@ -20,12 +20,14 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
 
 from api.context import SETTINGS
 from api.ingress import read_body
+from carriers._util import header_bytes
 from trackstream.settings import PushClient
 
 TOKEN_SECONDS = 3600
@@ -60,7 +62,7 @@ def verify_token(token: str, client: PushClient, now: float) -> None:
         raise TokenError("not an access token issued by /v1/oauth/token")
     signed = f"{parts[0]}.{parts[1]}"
     expected = _b64(hmac.new(_key(client), signed.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected.encode(), parts[2].encode("utf-8", "surrogateescape")):
+    if not hmac.compare_digest(expected.encode(), header_bytes(parts[2])):
         raise TokenError("access token signature does not match")
     try:
         claims = orjson.loads(_unb64(parts[1]))
@@ -80,7 +82,7 @@ def verify_bearer(headers: Mapping[str, str], client: PushClient, now: float) ->
         raise TokenError("missing bearer token")
     verify_token(given[7:], client, now)
     api_key = headers.get("x-api-key")
-    if api_key is not None and not hmac.compare_digest(api_key.encode("utf-8", "surrogateescape"),
+    if api_key is not None and not hmac.compare_digest(header_bytes(api_key),
                                                        client.client_id.encode()):
         raise TokenError("x-api-key is not the client id the token was issued to")
 
@@ -113,8 +115,6 @@ async def token(request: web.Request) -> web.Response:
     body = await read_body(request, 16384)
     if "application/x-www-form-urlencoded" not in request.content_type:
         return _oauth_error(400, "invalid_request", "send grant_type=client_credentials as a form")
-    from urllib.parse import parse_qsl
-
     try:
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)))
     except (UnicodeDecodeError, ValueError):
