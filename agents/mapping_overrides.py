@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import faust
+from psycopg_pool import AsyncConnectionPool
 
 from carriers.base import CodeMapping
 from schemas.events import TrackingEvent
@@ -67,6 +69,13 @@ class MappingOverrides:
             await sink.open()
             return await mapping_overrides.load_all(sink.pool)
 
+        return await self._reload(load)
+
+    async def refresh_from(self, pool: AsyncConnectionPool[Any]) -> bool:
+        """``refresh`` from an open pool (the pollers' own)."""
+        return await self._reload(lambda: mapping_overrides.load_all(pool))
+
+    async def _reload(self, load: Callable[[], Awaitable[mapping_overrides.Overrides]]) -> bool:
         try:
             table = await asyncio.wait_for(load(), timeout=self.timeout)
         except Exception as exc:  # the database being away must never stop normalization

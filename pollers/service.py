@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from psycopg_pool import AsyncConnectionPool
 
 import carriers
-from agents.mapping_overrides import apply_overrides
+from agents.mapping_overrides import MappingOverrides, apply_overrides
 from carriers.base import CarrierErrorResponse, CodeMapping, ParseError
 from pollers.accounts import Account
 from pollers.clients import CLIENTS
@@ -137,7 +137,7 @@ class AccountPoller:
         # the bucket belongs to the credential: it survives losing and regaining the lock
         self.bucket = TokenBucket(rate.requests, rate.per_seconds, rate.burst)
         self.throttle = Throttle(account.cadence)
-        self.overrides: Mapping[tuple[str, str], CodeMapping] = {}
+        self.overrides = MappingOverrides()
         self._overrides_loaded = -OVERRIDES_REFRESH_SECONDS
 
     @property
@@ -192,7 +192,7 @@ class AccountPoller:
                     await self._delta(client)
                     next_delta = loop.time() + cadence.delta.total_seconds()
                 if loop.time() - self._overrides_loaded >= OVERRIDES_REFRESH_SECONDS:
-                    await self._load_overrides()
+                    await self.overrides.refresh_from(self.store.pool)  # a failure keeps the last table
                     self._overrides_loaded = loop.time()
                 now = datetime.now(UTC)
                 targets = await self.store.due(self.account.name, self.carrier, self.account.customers,
@@ -216,16 +216,6 @@ class AccountPoller:
                         break
         finally:
             await http.close()
-
-    async def _load_overrides(self) -> None:
-        from sinks.mapping_overrides import load_all
-
-        try:
-            table = await asyncio.wait_for(load_all(self.store.pool), timeout=10.0)
-        except Exception as exc:  # scheduling goes on with the last table
-            log.warning("poller %s: code mapping overrides not reloaded (%s)", self.account.name, exc)
-            return
-        self.overrides = {key: value for key, value in table.items() if key[0] == self.carrier}
 
     @staticmethod
     async def _alive(lock: psycopg.AsyncConnection[Any]) -> None:
@@ -270,7 +260,7 @@ class AccountPoller:
         outcomes: dict[str, Outcome] = {}
         to_publish: list[Fetched] = []
         for fetched in responses:
-            publish, per_number = classify(self.carrier, fetched, previous, now, self.overrides)
+            publish, per_number = classify(self.carrier, fetched, previous, now, self.overrides.table)
             if publish:
                 to_publish.append(fetched)
             for number, outcome in per_number.items():
