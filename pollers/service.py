@@ -234,25 +234,20 @@ class AccountPoller:
                         exc, pause)
             return
         except AuthError as exc:
-            await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])
-                                     for t in chunk])
+            await self._record_errors(chunk, now, str(exc))
             raise
         except RequestRejected as exc:
             if len(chunk) > 1:
                 # one malformed number can make the carrier refuse a whole batch: ask in halves, so
                 # only the number at fault ends up with the error
-                middle = len(chunk) // 2
-                await self._poll(client, chunk[:middle])
-                await self._poll(client, chunk[middle:])
+                await self._poll_halves(client, chunk)
                 return
             log.warning("poller %s: %s", self.account.name, exc)
-            await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])
-                                     for t in chunk])
+            await self._record_errors(chunk, now, str(exc))
             return
         except PollError as exc:
             log.warning("poller %s: %s", self.account.name, exc)
-            await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=str(exc)[:500])
-                                     for t in chunk])
+            await self._record_errors(chunk, now, str(exc))
             return
         self.throttle.served()
         by_number = {t.tracking_number: t for t in chunk}
@@ -271,14 +266,11 @@ class AccountPoller:
                 published = await self._publish(to_publish, now)
             except MessageSizeTooLargeError as exc:
                 if len(chunk) > 1:  # a smaller batch gives a smaller answer
-                    middle = len(chunk) // 2
-                    await self._poll(client, chunk[:middle])
-                    await self._poll(client, chunk[middle:])
+                    await self._poll_halves(client, chunk)
                     return
                 error = f"the carrier's answer is larger than the broker accepts ({exc})"
                 log.error("poller %s: %s: %s", self.account.name, chunk[0].tracking_number, error)
-                await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=error)
-                                         for t in chunk])
+                await self._record_errors(chunk, now, error)
                 return
             if not published:
                 return  # nothing recorded: they are polled again
@@ -295,6 +287,15 @@ class AccountPoller:
     def _next(self, result: str, target: Target, now: datetime, status: str | None = None) -> datetime | None:
         return next_poll(result, status or target.status, now, self.account.cadence, failures=target.failures,
                          covered_by_delta=self.delta_covered, rng=self.rng)
+
+    async def _poll_halves(self, client: CarrierClient, chunk: Sequence[Target]) -> None:
+        middle = len(chunk) // 2
+        await self._poll(client, chunk[:middle])
+        await self._poll(client, chunk[middle:])
+
+    async def _record_errors(self, chunk: Sequence[Target], now: datetime, error: str) -> None:
+        await self._record(now, [PollRecord(t, "error", self._next("error", t, now), error=error[:500])
+                                 for t in chunk])
 
     async def _record(self, now: datetime, records: Sequence[PollRecord]) -> None:
         await self.store.record(self.account.name, self.carrier, self.worker_id, now, records)

@@ -8,6 +8,8 @@ from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
+from carriers import ADAPTERS
+
 TRACKING_EVENTS = "tracking.events"
 SHIPMENTS_REGISTERED = "shipments.registered"
 SHIPMENT_UPDATES = "shipment.updates"
@@ -17,10 +19,7 @@ ALERTS = "tracking.alerts"
 
 #: Carriers with a raw topic: every adapter, since each has a way in (webhooks, pollers, file
 #: feeds; "native" is POST /v1/events).
-RAW_CARRIERS: tuple[str, ...] = (
-    "sendcloud", "postnl", "native", "myparcel", "ups", "dhl_parcel_nl", "dhl_express", "dpd_nl", "gls_nl",
-    "fedex", "tnt",
-)
+RAW_CARRIERS: tuple[str, ...] = ADAPTERS
 
 
 def raw_topic(carrier: str) -> str:
