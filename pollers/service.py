@@ -34,7 +34,7 @@ from agents.mapping_overrides import MappingOverrides, apply_overrides
 from carriers.base import CarrierErrorResponse, CodeMapping, ParseError
 from pollers.accounts import Account
 from pollers.clients import CLIENTS
-from pollers.clients.base import CarrierClient, Fetched, Target
+from pollers.clients.base import HTTP_STATUS_HEADER, CarrierClient, Fetched, Target
 from pollers.http import AuthError, CarrierHttp, PollError, RateLimited, RequestRejected
 from pollers.ratelimit import TokenBucket
 from pollers.schedule import Throttle, next_poll
@@ -80,7 +80,7 @@ def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None],
             return False, {n: Outcome("not_found") for n in fetched.numbers}
         return True, {n: Outcome("error", error=str(exc)[:500]) for n in fetched.numbers}
     except ParseError as exc:
-        if fetched.headers.get("http-status") == "404":
+        if fetched.headers.get(HTTP_STATUS_HEADER) == "404":
             return False, {n: Outcome("not_found") for n in fetched.numbers}
         return True, {n: Outcome("error", error=str(exc)[:500]) for n in fetched.numbers}
     if overrides:

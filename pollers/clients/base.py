@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import ClassVar
 
 from pollers.accounts import Account, RateLimit
-from pollers.http import CarrierHttp
+from pollers.http import CarrierHttp, Response
 
 #: Header the poller adds to every raw message: the numbers it asked for. Some carriers do not echo
 #: the number (DPD SOAP, Sendcloud v2); their adapters read it from here.
 TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
+#: Header every client sets on its responses: the HTTP status the carrier answered.
+HTTP_STATUS_HEADER = "http-status"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,16 @@ class Fetched:
     #: numbers the carrier reported an error for inside an otherwise good answer (number → reason):
     #: scheduled as errors (retried soon, backing off) rather than as "not found"
     failed: Mapping[str, str] = field(default_factory=dict)
+
+
+def answer(resp: Response, numbers: Sequence[str], *, default_type: str = "application/json",
+           headers: Mapping[str, str] | None = None, failed: Mapping[str, str] | None = None) -> Fetched:
+    """The carrier's response as it came, with the numbers asked for (also in
+    ``TRACKING_NUMBER_HEADER``, comma-joined, when there are any) and its HTTP status."""
+    out = {TRACKING_NUMBER_HEADER: ",".join(numbers)} if numbers else {}
+    out[HTTP_STATUS_HEADER] = str(resp.status)
+    return Fetched(resp.body, tuple(numbers), resp.content_type or default_type, {**out, **(headers or {})},
+                   dict(failed or {}))
 
 
 class CarrierClient:

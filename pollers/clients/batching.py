@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from pollers.clients.base import Fetched, Target
-
-#: Header every client sets on its responses: the HTTP status the carrier answered.
-HTTP_STATUS_HEADER = "http-status"
+from pollers.clients.base import HTTP_STATUS_HEADER, Fetched, Target
 
 
 async def fetch_bisecting(targets: Sequence[Target],

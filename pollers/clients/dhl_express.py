@@ -32,8 +32,8 @@ import uuid
 from collections.abc import Sequence
 
 from pollers.accounts import Account, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
-from pollers.clients.batching import HTTP_STATUS_HEADER, fetch_bisecting
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
+from pollers.clients.batching import fetch_bisecting
 from pollers.http import CarrierHttp
 
 
@@ -60,5 +60,4 @@ class DHLExpressClient(CarrierClient):
             "Authorization": self._authorization, "Accept": "application/json",
             "Message-Reference": str(uuid.uuid4()),
         })
-        return Fetched(resp.body, numbers, resp.content_type or "application/json",
-                       {TRACKING_NUMBER_HEADER: ",".join(numbers), HTTP_STATUS_HEADER: str(resp.status)})
+        return answer(resp, numbers)

@@ -42,8 +42,8 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from pollers.accounts import Account, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
-from pollers.clients.batching import HTTP_STATUS_HEADER, fetch_bisecting
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
+from pollers.clients.batching import fetch_bisecting
 from pollers.http import CarrierHttp
 
 UNIFIED_BASE_URL = "https://api-eu.dhl.com"
@@ -107,8 +107,7 @@ class DHLParcelNLClient(CarrierClient):
         url = f"{self.base_url}/track-trace?key={','.join(key_part(t) for t in targets)}"
         resp = await self.http.request("GET", url, headers={"Accept": "application/json"})
         numbers = tuple(t.tracking_number for t in targets)
-        return Fetched(resp.body, numbers, resp.content_type or "application/json",
-                       {TRACKING_NUMBER_HEADER: ",".join(numbers), HTTP_STATUS_HEADER: str(resp.status)})
+        return answer(resp, numbers)
 
     async def _unified(self, target: Target) -> Fetched:
         params = {"trackingNumber": target.tracking_number, "service": "parcel-nl"}
@@ -118,5 +117,4 @@ class DHLParcelNLClient(CarrierClient):
         resp = await self.http.request("GET", f"{self.base_url}/track/shipments", params=params,
                                        headers={"DHL-API-Key": self.account.credential("api_key"),
                                                 "Accept": "application/json"})
-        return Fetched(resp.body, (target.tracking_number,), resp.content_type or "application/json",
-                       {TRACKING_NUMBER_HEADER: target.tracking_number, HTTP_STATUS_HEADER: str(resp.status)})
+        return answer(resp, (target.tracking_number,))

@@ -63,7 +63,7 @@ from carriers._util import descendants, load_xml, local
 from carriers.base import PayloadError
 from pollers.accounts import Account, RateLimit
 from pollers.backoff import full_jitter
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
 from pollers.http import AuthError, CarrierHttp, RequestRejected, Response, TransientError
 
 log = logging.getLogger(__name__)
@@ -247,6 +247,5 @@ class DPDNLClient(CarrierClient):
                     self.invalidate()
                     continue
                 raise AuthError(f"DPD refused a fresh token: {fault}")
-            return Fetched(resp.body, (number,), resp.content_type or "text/xml",
-                           {TRACKING_NUMBER_HEADER: number, "http-status": str(resp.status)})
+            return answer(resp, (number,), default_type="text/xml")
         raise AssertionError("unreachable")

@@ -36,8 +36,7 @@ from collections.abc import Sequence
 import orjson
 
 from pollers.accounts import Account, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
-from pollers.clients.batching import HTTP_STATUS_HEADER
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
 from pollers.http import CarrierHttp, OAuthClientCredentials, RequestRejected
 
 
@@ -72,5 +71,4 @@ class FedExClient(CarrierClient):
         if resp.status == 404:  # unknown numbers are NOTFOUND results inside a 200; a 404 is a wrong URL
             raise RequestRejected(f"POST {self.base_url}/track/v1/trackingnumbers: HTTP 404 (check base_url): "
                                   f"{resp.body[:200]!r}")
-        return [Fetched(resp.body, numbers, resp.content_type or "application/json",
-                        {TRACKING_NUMBER_HEADER: ",".join(numbers), HTTP_STATUS_HEADER: str(resp.status)})]
+        return [answer(resp, numbers)]

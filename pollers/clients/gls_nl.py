@@ -31,8 +31,7 @@ from urllib.parse import quote
 import orjson
 
 from pollers.accounts import Account, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
-from pollers.clients.batching import HTTP_STATUS_HEADER
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
 from pollers.http import CarrierHttp, OAuthClientCredentials, RequestRejected, TransientError
 
 INTERNAL_ERROR = "E_500_01"
@@ -90,6 +89,4 @@ class GLSNLClient(CarrierClient):
         if resp.status == 200 and internal_error_only(resp.body):
             raise TransientError(f"GET {url}: GLS answered {INTERNAL_ERROR} (internal error) for every parcel")
         failed = parcel_errors(resp.body) if resp.status == 200 else {}
-        return [Fetched(resp.body, numbers, resp.content_type or "application/json",
-                        {TRACKING_NUMBER_HEADER: ",".join(numbers), HTTP_STATUS_HEADER: str(resp.status)},
-                        failed={n: failed[n.upper()] for n in numbers if n.upper() in failed})]
+        return [answer(resp, numbers, failed={n: failed[n.upper()] for n in numbers if n.upper() in failed})]

@@ -46,8 +46,8 @@ import orjson
 
 from carriers.myparcel import SHIPMENT_BARCODES_HEADER
 from pollers.accounts import Account, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
-from pollers.clients.batching import HTTP_STATUS_HEADER, fetch_bisecting
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
+from pollers.clients.batching import fetch_bisecting
 from pollers.http import CarrierHttp
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,4 @@ class MyParcelClient(CarrierClient):
             self.shipment_ids.pop(barcodes[0].strip().upper(), None)  # gone at MyParcel: look it up again
         asked = ",".join(f"{self.shipment_ids[b.strip().upper()]}={b}" for b in barcodes
                          if b.strip().upper() in self.shipment_ids)
-        return Fetched(resp.body, barcodes, resp.content_type or "application/json",
-                       {TRACKING_NUMBER_HEADER: ",".join(barcodes), HTTP_STATUS_HEADER: str(resp.status),
-                        SHIPMENT_BARCODES_HEADER: asked})
+        return answer(resp, barcodes, headers={SHIPMENT_BARCODES_HEADER: asked})

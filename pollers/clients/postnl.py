@@ -16,7 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pollers.accounts import RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
 
 _NL = ZoneInfo("Europe/Amsterdam")
 MAX_WINDOW = timedelta(hours=2)
@@ -76,8 +76,7 @@ class PostNLClient(CarrierClient):
             url = f"{self.base_url}/shipment/v2/status/barcode/{quote(target.tracking_number, safe='')}"
             resp = await self.http.request("GET", url, params={"detail": "true", "language": "NL"},
                                            headers=self._headers())
-            out.append(Fetched(resp.body, (target.tracking_number,), resp.content_type or "application/json",
-                               {TRACKING_NUMBER_HEADER: target.tracking_number, "http-status": str(resp.status)}))
+            out.append(answer(resp, (target.tracking_number,)))
         return out
 
     async def delta(self, since: datetime, until: datetime) -> list[Fetched]:
@@ -88,6 +87,5 @@ class PostNLClient(CarrierClient):
             resp = await self.http.request("GET", url, params=[("period", local_text(start)),
                                                                ("period", local_text(end))],
                                            headers=self._headers())
-            out.append(Fetched(resp.body, (), resp.content_type or "application/json",
-                               {"http-status": str(resp.status)}))
+            out.append(answer(resp, ()))
         return out

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from pollers.accounts import Account, AccountsError, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
 from pollers.http import CarrierHttp
 
 VERSIONS = {"3": "/api/v3/parcels/tracking/", "2": "/api/v2/tracking/"}
@@ -65,6 +65,5 @@ class SendcloudClient(CarrierClient):
             url = f"{self.base_url}{VERSIONS[self.version]}{quote(number, safe='')}"
             resp = await self.http.request("GET", url, headers={"Authorization": self._authorization,
                                                                 "Accept": "application/json"})
-            out.append(Fetched(resp.body, (number,), resp.content_type or "application/json",
-                               {TRACKING_NUMBER_HEADER: number, "http-status": str(resp.status)}))
+            out.append(answer(resp, (number,)))
         return out

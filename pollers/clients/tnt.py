@@ -43,7 +43,7 @@ from xml.sax.saxutils import escape, quoteattr
 from carriers._util import child_text, load_xml, local
 from carriers.base import PayloadError
 from pollers.accounts import Account, AccountsError, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
 from pollers.http import AuthError, CarrierHttp, RequestRejected
 
 TRACK_PATH = "/ectrack/track"
@@ -123,5 +123,4 @@ class TNTClient(CarrierClient):
         refused = auth_error(resp.body)
         if refused is not None:
             raise AuthError(f"TNT ExpressConnect error {AUTH_ERROR_CODE}: {refused}")
-        return [Fetched(resp.body, numbers, resp.content_type or "text/xml",
-                        {TRACKING_NUMBER_HEADER: ",".join(numbers), "http-status": str(resp.status)})]
+        return [answer(resp, numbers, default_type="text/xml")]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from pollers.accounts import Account, RateLimit
-from pollers.clients.base import TRACKING_NUMBER_HEADER, CarrierClient, Fetched, Target
+from pollers.clients.base import CarrierClient, Fetched, Target, answer
 from pollers.http import CarrierHttp, OAuthClientCredentials
 
 
@@ -36,6 +36,5 @@ class UPSClient(CarrierClient):
                 headers={"transId": uuid.uuid4().hex[:32], "transactionSrc": "trackstream",
                          "Accept": "application/json"},
             )
-            out.append(Fetched(resp.body, (target.tracking_number,), resp.content_type or "application/json",
-                               {TRACKING_NUMBER_HEADER: target.tracking_number, "http-status": str(resp.status)}))
+            out.append(answer(resp, (target.tracking_number,)))
         return out
