@@ -120,7 +120,8 @@ class FakeCarrierApi:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 
-    async def scripted(self, carrier: str) -> web.Response | None:
+    async def scripted(self, carrier: str, request: web.Request, number: str | None) -> web.Response | None:
+        """The next scripted answer for ``carrier`` (logged like any other), or None."""
         with self.lock:
             queue = self.scripts.get(carrier)
             answer = queue.popleft() if queue else None
@@ -128,6 +129,7 @@ class FakeCarrierApi:
             return None
         if answer.delay:
             await asyncio.sleep(answer.delay)
+        self.record(carrier, request, number, answer.status)
         return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
 
     def record(self, carrier: str, request: web.Request, number: str | None, status: int) -> None:

@@ -73,9 +73,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         if not numbers or len(numbers) > MAX_NUMBERS or view not in VIEWS or detail not in DETAILS:
             return _problem(api, request, label, 400, "Bad request",
                             f"shipmentTrackingNumber: 1 to {MAX_NUMBERS} values; trackingView/levelOfDetail enums")
-        scripted = await api.scripted(CARRIER)
+        scripted = await api.scripted(CARRIER, request, label)
         if scripted is not None:
-            api.record(CARRIER, request, label, scripted.status)
             return scripted
         with api.lock:
             bodies = [api.responses.get((CARRIER, n)) for n in numbers]

@@ -74,9 +74,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
             api.state.setdefault("dhl_parcel_nl.keys", []).append(keys)
         if not keys:
             return _problem(api, CARRIER, request, None, 400, "Bad Request", "key is required")
-        scripted = await api.scripted(CARRIER)
+        scripted = await api.scripted(CARRIER, request, label)
         if scripted is not None:
-            api.record(CARRIER, request, label, scripted.status)
             return scripted
         with api.lock:
             bodies = [api.responses.get((CARRIER, barcode)) for barcode, _ in keys]
@@ -95,9 +94,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
             return _problem(api, UNIFIED, request, number, 401, "Unauthorized", "Unauthorized for given resource.")
         if not number:
             return _problem(api, UNIFIED, request, None, 400, "Bad Request", "trackingNumber is required")
-        scripted = await api.scripted(UNIFIED)
+        scripted = await api.scripted(UNIFIED, request, number)
         if scripted is not None:
-            api.record(UNIFIED, request, number, scripted.status)
             return scripted
         with api.lock:
             body = api.responses.get((UNIFIED, number))

@@ -136,9 +136,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
             return _fault_response(fault("CLIENT", "Malformed getAuth request", faultstring="Client"))
         with api.lock:
             st.logins += 1
-        scripted = await api.scripted("dpd_nl-login")
+        scripted = await api.scripted("dpd_nl-login", request, None)
         if scripted is not None:
-            api.record("dpd_nl-login", request, None, scripted.status)
             return scripted
         if _find(root, "delisId") != st.delis_id or _find(root, "password") != st.password:
             api.record("dpd_nl-login", request, None, 500)
@@ -167,9 +166,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
                 or expiry <= time.monotonic() or not _find(header, "messageLanguage"):
             api.record("dpd_nl", request, number, 500)
             return _fault_response(AUTH_FAULT)
-        scripted = await api.scripted("dpd_nl")
+        scripted = await api.scripted("dpd_nl", request, number)
         if scripted is not None:
-            api.record("dpd_nl", request, number, scripted.status)
             return scripted
         with api.lock:
             found = api.responses.get(("dpd_nl", number))

@@ -99,9 +99,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         if len(numbers) > MAX_NUMBERS:
             return api.json(CARRIER, request, label, 400, _errors(
                 "TRACKING.TRACKINGNUMBER.LIMITEXCEEDED", f"At most {MAX_NUMBERS} tracking numbers per request."))
-        scripted = await api.scripted(CARRIER)
+        scripted = await api.scripted(CARRIER, request, label)
         if scripted is not None:
-            api.record(CARRIER, request, label, scripted.status)
             return scripted
         results: list[dict[str, Any]] = []
         for number in numbers:

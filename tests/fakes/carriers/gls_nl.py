@@ -88,9 +88,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
                 "type": "about:blank", "title": "Bad Request", "status": 400,
                 "detail": f"Invalid reference '{malformed[0]}'",
                 "instance": request.path.removeprefix("/track-and-trace-v1")})
-        scripted = await api.scripted(CARRIER)
+        scripted = await api.scripted(CARRIER, request, label)
         if scripted is not None:
-            api.record(CARRIER, request, label, scripted.status)
             return scripted
         parcels: list[dict[str, Any]] = []
         for unitno in ids:

@@ -79,9 +79,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         barcode = request.query.get("barcode", "")
         if not authorised(request):
             return api.json("myparcel", request, barcode or None, 401, _error(401, 3000, "Access Denied"))
-        scripted = await api.scripted("myparcel")
+        scripted = await api.scripted("myparcel", request, barcode or None)
         if scripted is not None:
-            api.record("myparcel", request, barcode or None, scripted.status)
             return scripted
         with api.lock:
             st.lookups.append(barcode)
@@ -100,9 +99,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
             return api.json("myparcel", request, raw, 400, _error(400, 3212, "Invalid shipment id"))
         with api.lock:
             st.tracktrace_ids.append(ids)
-        scripted = await api.scripted("myparcel")
+        scripted = await api.scripted("myparcel", request, raw)
         if scripted is not None:
-            api.record("myparcel", request, raw, scripted.status)
             return scripted
         entries = []
         with api.lock:

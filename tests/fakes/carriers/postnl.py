@@ -19,9 +19,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         number = request.match_info["barcode"]
         if request.headers.get("apikey") != api.postnl_key:
             return api.json("postnl", request, number, 401, {"fault": {"faultstring": "Invalid ApiKey"}})
-        scripted = await api.scripted("postnl")
+        scripted = await api.scripted("postnl", request, number)
         if scripted is not None:
-            api.record("postnl", request, number, scripted.status)
             return scripted
         with api.lock:
             body = api.responses.get(("postnl", number))

@@ -79,9 +79,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         if not authorised(request):
             return _json(api, request, number, 401, {"errors": [
                 {"status": "401", "code": "authentication_failed", "detail": "Invalid username/password."}]})
-        scripted = await api.scripted("sendcloud")
+        scripted = await api.scripted("sendcloud", request, number)
         if scripted is not None:
-            api.record("sendcloud", request, number, scripted.status)
             return scripted
         with api.lock:
             found = api.responses.get(("sendcloud", number))
@@ -94,9 +93,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         if not authorised(request):
             return _json(api, request, number, 401, {"error": {
                 "code": 401, "request": f"api/v2/tracking/{number}", "message": "Invalid username/password."}})
-        scripted = await api.scripted("sendcloud")
+        scripted = await api.scripted("sendcloud", request, number)
         if scripted is not None:
-            api.record("sendcloud", request, number, scripted.status)
             return scripted
         with api.lock:
             found = api.responses.get(("sendcloud_v2", number))

@@ -93,9 +93,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         if request.headers.get("Authorization") != expected:
             api.record("tnt", request, label, 200)
             return web.Response(body=AUTH_ERROR, content_type="text/xml")
-        scripted = await api.scripted("tnt")
+        scripted = await api.scripted("tnt", request, label)
         if scripted is not None:
-            api.record("tnt", request, label, scripted.status)
             return scripted
         parts = []
         with api.lock:

@@ -40,9 +40,8 @@ def install(api: FakeCarrierApi, app: web.Application) -> None:
         if not request.headers.get("transId") or not request.headers.get("transactionSrc"):
             return api.json("ups", request, number, 400, {"response": {"errors": [
                 {"code": "TV1001", "message": "Missing transId or transactionSrc"}]}})
-        scripted = await api.scripted("ups")
+        scripted = await api.scripted("ups", request, number)
         if scripted is not None:
-            api.record("ups", request, number, scripted.status)
             return scripted
         with api.lock:
             body = api.responses.get(("ups", number))
