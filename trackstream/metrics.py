@@ -39,6 +39,9 @@ POLL_RATE_WAIT = Histogram(
     "trackstream_poll_rate_wait_seconds", "Time a poll request waited for its rate limit", ["carrier"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60),
 )
+PARTITION_REFETCHES = Counter(
+    "trackstream_partition_refetches_total", "Stalled source partitions the worker's watchdog fetched again"
+)
 POLLED = Counter("trackstream_polled_shipments_total", "Shipments polled, by result", ["carrier", "result"])
 POLL_LEADER = Gauge(
     "trackstream_poller_leader", "1 while this process polls the account", ["carrier", "account"],

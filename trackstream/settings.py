@@ -68,6 +68,9 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     ),
     "TRACKSTREAM_WORKER_ID": ("", "Name of this worker (its table folder); default: the host name."),
     "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS": ("5", "How often a worker records it is alive (for /readyz)."),
+    "TRACKSTREAM_STALL_SECONDS": (
+        "30", "A source partition with a backlog, nothing in flight and no fetch for this long is fetched again."
+    ),
     "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
     "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
 }
@@ -187,6 +190,7 @@ class Settings:
     fast_rebalance: bool
     local_workers: int
     worker_heartbeat_seconds: float
+    stall_seconds: float
     worker_id: str
     mapping_refresh_seconds: float
     poll_accounts: str = ""
@@ -236,6 +240,7 @@ class Settings:
             fast_rebalance=_str(env, "TRACKSTREAM_FAST_REBALANCE") in ("1", "true", "yes"),
             local_workers=_int(env, "TRACKSTREAM_LOCAL_WORKERS", minimum=1),
             worker_heartbeat_seconds=_float(env, "TRACKSTREAM_WORKER_HEARTBEAT_SECONDS"),
+            stall_seconds=_positive(env, "TRACKSTREAM_STALL_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
             mapping_refresh_seconds=_positive(env, "TRACKSTREAM_MAPPING_REFRESH_SECONDS"),
             poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
