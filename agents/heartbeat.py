@@ -4,6 +4,7 @@ from the broker by the API's ``/metrics``.)"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 def register(app: faust.App, topics: Topics, sink: PostgresSink, settings: Settings) -> None:
     async def open_sink() -> None:
         await sink.open()
-        log.info("worker %s started", settings.worker_id)
+        loop = asyncio.get_running_loop()
+        log.info("worker %s started (event loop: %s)", settings.worker_id, type(loop).__module__.split(".")[0])
 
     detector = StallDetector(settings.stall_seconds)
 

@@ -15,9 +15,12 @@ import time
 import faust
 from faust.types import StreamT
 
+from trackstream.eventloop import install as install_event_loop
+
 
 def main() -> None:
     bootstrap, topic_name, count_text, datadir = sys.argv[1:5]
+    install_event_loop(os.environ.get("TRACKSTREAM_EVENT_LOOP") or "uvloop")  # the worker's loop
     count = int(count_text)
     app = faust.App(
         f"bench-ceiling-{topic_name}", broker=f"kafka://{bootstrap}", store="memory://", datadir=datadir,

@@ -32,6 +32,9 @@ from schemas.events import format_utc
 from trackstream.settings import Settings
 from trackstream.topics import raw_topic
 
+#: The bench fails when no event is stored for this long (a stalled or lossy pipeline).
+STALL_SECONDS = 120.0
+
 
 def _peak_rss_mib(pid: int) -> float | None:
     try:
@@ -132,7 +135,7 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         # tuning knobs given to the bench reach its stack
         env.update({k: v for k, v in os.environ.items()
                     if k in ("TRACKSTREAM_NORMALIZE_BATCH", "TRACKSTREAM_NORMALIZE_WITHIN", "TRACKSTREAM_STORE",
-                             "TRACKSTREAM_SINK_POOL_SIZE")})
+                             "TRACKSTREAM_SINK_POOL_SIZE", "TRACKSTREAM_EVENT_LOOP")})
         settings = Settings.from_env(env)
         stack = LocalStack(settings)
         print("starting Kafka, PostgreSQL and a worker ...", flush=True)
@@ -152,14 +155,16 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         produced = time.perf_counter() - started
         print(f"  produced in {produced:.1f}s ({len(workload.messages) / produced:,.0f} msg/s)", flush=True)
         target = base + workload.unique_events
-        deadline = time.monotonic() + 1800
-        done = base
-        while done < target and time.monotonic() < deadline:
+        done, progressed = base, time.monotonic()
+        while done < target and time.monotonic() - progressed < STALL_SECONDS:
             time.sleep(0.5)
-            done = _stored(settings.database_url, carriers)
+            now_done = _stored(settings.database_url, carriers)
+            if now_done != done:
+                done, progressed = now_done, time.monotonic()
         elapsed = time.perf_counter() - started
         if done < target:
-            print(f"bench: only {done - base} of {workload.unique_events} events stored", file=sys.stderr)
+            print(f"bench: only {done - base} of {workload.unique_events} events stored, none more for"
+                  f" {STALL_SECONDS:.0f}s", file=sys.stderr)
             return 1
         with psycopg.connect(settings.database_url) as conn:
             row = conn.execute(

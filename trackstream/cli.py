@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from trackstream.eventloop import install as install_event_loop
 from trackstream.settings import DOCUMENTED, Settings, SettingsError, load_carrier_definitions
 
 QUIET_LOGGERS = ("faust", "aiokafka", "mode", "kafka", "rocksdict")
@@ -84,6 +85,7 @@ def cmd_worker(settings: Settings) -> int:
     asyncio.run(ensure_topics(settings))
     migrate(settings.database_url)
     (settings.data_dir / "worker" / settings.worker_id).mkdir(parents=True, exist_ok=True)
+    install_event_loop(settings.event_loop)
     app = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                     logging_config=worker_logging(settings.log_level))
@@ -95,6 +97,7 @@ def cmd_worker(settings: Settings) -> int:
 def cmd_api(settings: Settings) -> int:
     from api.server import run
 
+    install_event_loop(settings.event_loop)
     run(settings)
     return 0
 

@@ -34,6 +34,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_PARTITIONS": ("8", "Partitions of every trackstream topic (co-partitioning)."),
     "TRACKSTREAM_APP_ID": ("trackstream", "Faust application id (consumer group, changelog prefix)."),
     "TRACKSTREAM_STORE": ("rocksdb://", "Faust table store: rocksdb:// (production) or memory://."),
+    "TRACKSTREAM_EVENT_LOOP": ("uvloop", "Event loop of the worker and the API: uvloop or asyncio."),
     "TRACKSTREAM_MAX_BODY_BYTES": ("1048576", "Largest webhook / API body accepted (HTTP 413 above)."),
     "TRACKSTREAM_MAX_FEED_BYTES": ("67108864", "Largest POST /v1/feeds body / native JSON feed document (413 above)."),
     "TRACKSTREAM_DEDUP_HORIZON_DAYS": ("60", "Event ids are remembered this long (event time) per shipment."),
@@ -177,6 +178,7 @@ class Settings:
     partitions: int
     app_id: str
     store: str
+    event_loop: str  # "uvloop" or "asyncio"
     max_body_bytes: int
     max_feed_bytes: int
     dedup_horizon_days: int
@@ -208,6 +210,9 @@ class Settings:
         store = _str(env, "TRACKSTREAM_STORE")
         if store not in ("rocksdb://", "memory://"):
             raise SettingsError(f"TRACKSTREAM_STORE must be rocksdb:// or memory://, got {store!r}")
+        event_loop = _str(env, "TRACKSTREAM_EVENT_LOOP")
+        if event_loop not in ("uvloop", "asyncio"):
+            raise SettingsError(f"TRACKSTREAM_EVENT_LOOP must be uvloop or asyncio, got {event_loop!r}")
         level = _str(env, "TRACKSTREAM_LOG_LEVEL").lower()
         if level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"TRACKSTREAM_LOG_LEVEL must be debug/info/warning/error, got {level!r}")
@@ -227,6 +232,7 @@ class Settings:
             partitions=_int(env, "TRACKSTREAM_PARTITIONS", minimum=1),
             app_id=_str(env, "TRACKSTREAM_APP_ID"),
             store=store,
+            event_loop=event_loop,
             max_body_bytes=_int(env, "TRACKSTREAM_MAX_BODY_BYTES", minimum=1),
             max_feed_bytes=_int(env, "TRACKSTREAM_MAX_FEED_BYTES", minimum=1),
             dedup_horizon_days=_int(env, "TRACKSTREAM_DEDUP_HORIZON_DAYS", minimum=1),
