@@ -78,6 +78,7 @@ def worker_logging(level: str) -> dict[str, object]:
 def cmd_worker(settings: Settings) -> int:
     from faust.worker import Worker
 
+    from agents import gap_guard
     from app import create_app
     from sinks.migrations import migrate
     from trackstream.admin import ensure_topics
@@ -86,6 +87,7 @@ def cmd_worker(settings: Settings) -> int:
     migrate(settings.database_url)
     (settings.data_dir / "worker" / settings.worker_id).mkdir(parents=True, exist_ok=True)
     install_event_loop(settings.event_loop)
+    gap_guard.install()
     app = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                     logging_config=worker_logging(settings.log_level))

@@ -42,6 +42,10 @@ POLL_RATE_WAIT = Histogram(
 PARTITION_REFETCHES = Counter(
     "trackstream_partition_refetches_total", "Stalled source partitions the worker's watchdog fetched again"
 )
+SKIPPED_MESSAGES_STOPS = Counter(
+    "trackstream_skipped_messages_stops_total",
+    "Worker stops because the consumer skipped messages that still exist (see agents/gap_guard.py)",
+)
 POLLED = Counter("trackstream_polled_shipments_total", "Shipments polled, by result", ["carrier", "result"])
 POLL_LEADER = Gauge(
     "trackstream_poller_leader", "1 while this process polls the account", ["carrier", "account"],

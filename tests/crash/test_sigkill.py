@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from agents.gap_guard import EXIT_SKIPPED_MESSAGES
 from tests.conftest import System
 from trackstream.topics import raw_topic
 
@@ -128,6 +129,12 @@ async def _wait_all_stored(system: System, stored: Any, total: int, timeout: flo
             return restarts
         if now_stored != last:
             last, since = now_stored, loop.time()
+        elif not system.worker.alive() and system.worker.stop() == EXIT_SKIPPED_MESSAGES:
+            # the worker stopped rather than commit past messages it skipped (agents/gap_guard.py);
+            # `trackstream up` restarts it the same way
+            print("\nthe worker stopped to avoid skipping messages; restarting it")
+            system.restart_worker()
+            since = loop.time()
         elif loop.time() - since > STALL_RESTART_SECONDS and restarts < 2:
             restarts += 1
             system.restart_worker()

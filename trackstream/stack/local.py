@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from agents.gap_guard import EXIT_SKIPPED_MESSAGES
 from sinks.migrations import migrate
 from trackstream.admin import ensure_topics
 from trackstream.settings import Settings
@@ -128,11 +129,20 @@ def up(settings: Settings) -> int:
               f"(Kafka {settings.kafka_bootstrap}, data in {settings.data_dir}). Ctrl-C stops it.",
               flush=True)
         while not stopping:
-            for child in stack.children:
-                if not child.alive():
-                    print(f"{child.name} exited unexpectedly; stopping. Last lines:\n{child.tail()}",
-                          file=sys.stderr)
-                    return 1
+            for child in list(stack.children):
+                if child.alive():
+                    continue
+                if child.name.startswith("worker-") and child.proc and child.proc.returncode == EXIT_SKIPPED_MESSAGES:
+                    # it stopped rather than commit past messages it skipped: its successor resumes
+                    # from the committed offset (agents/gap_guard.py)
+                    print(f"{child.name} stopped to avoid skipping messages; restarting it", file=sys.stderr,
+                          flush=True)
+                    stack.children.remove(child)
+                    stack.start_worker(child.name, fast)
+                    continue
+                print(f"{child.name} exited unexpectedly; stopping. Last lines:\n{child.tail()}",
+                      file=sys.stderr)
+                return 1
             time.sleep(0.5)
         return 0
     except (RuntimeError, TimeoutError) as exc:
