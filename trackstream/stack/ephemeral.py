@@ -4,28 +4,41 @@ postgres user can enter when trackstream runs as root."""
 from __future__ import annotations
 
 import os
+import random
 import socket
 import tempfile
 from pathlib import Path
 
 
+def _ephemeral_low(default: int = 32768) -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(pair: bool = False) -> int:
-    """A free TCP port on 127.0.0.1 (and the next one too when ``pair``: Kafka's controller)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if not pair:
+    """A free TCP port on 127.0.0.1 (and the next one too when ``pair``: Kafka's controller).
+
+    Chosen below the kernel's ephemeral range: a port from that range (what binding to port 0
+    gives) can be taken by any outgoing connection before the server that was meant to get it
+    binds it, and the stacks of the tests open hundreds of connections while they start."""
+    low = max(2048, _ephemeral_low())
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randrange(max(1024, low // 2), low - 1)
+        if _bindable(port) and (not pair or _bindable(port + 1)):
             return port
-        if port >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
+    raise RuntimeError("no free port" + (" pair" if pair else ""))
 
 
 def world_traversable_tmpdir(prefix: str) -> Path:
