@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -107,6 +108,23 @@ def _alive_or_raise(proc: ManagedProcess) -> bool:
     return True
 
 
+def supervise(children: list[ManagedProcess],
+              restart_worker: Callable[[str], ManagedProcess]) -> ManagedProcess | None:
+    """One look at the children of ``trackstream up``: a worker that stopped rather than commit
+    past messages its consumer skipped (exit 75, ``agents/gap_guard.py``) is restarted, and its
+    successor resumes from the committed offset; any other child that exited is returned."""
+    for child in list(children):
+        if child.alive():
+            continue
+        if child.name.startswith("worker-") and child.returncode == EXIT_SKIPPED_MESSAGES:
+            print(f"{child.name} stopped to avoid skipping messages; restarting it", file=sys.stderr, flush=True)
+            children.remove(child)
+            restart_worker(child.name)  # adds the new process to ``children``
+            continue
+        return child
+    return None
+
+
 def up(settings: Settings) -> int:
     stack = LocalStack(settings)
     stopping = False
@@ -129,18 +147,9 @@ def up(settings: Settings) -> int:
               f"(Kafka {settings.kafka_bootstrap}, data in {settings.data_dir}). Ctrl-C stops it.",
               flush=True)
         while not stopping:
-            for child in list(stack.children):
-                if child.alive():
-                    continue
-                if child.name.startswith("worker-") and child.proc and child.proc.returncode == EXIT_SKIPPED_MESSAGES:
-                    # it stopped rather than commit past messages it skipped: its successor resumes
-                    # from the committed offset (agents/gap_guard.py)
-                    print(f"{child.name} stopped to avoid skipping messages; restarting it", file=sys.stderr,
-                          flush=True)
-                    stack.children.remove(child)
-                    stack.start_worker(child.name, fast)
-                    continue
-                print(f"{child.name} exited unexpectedly; stopping. Last lines:\n{child.tail()}",
+            exited = supervise(stack.children, lambda name: stack.start_worker(name, fast))
+            if exited is not None:
+                print(f"{exited.name} exited unexpectedly; stopping. Last lines:\n{exited.tail()}",
                       file=sys.stderr)
                 return 1
             time.sleep(0.5)
