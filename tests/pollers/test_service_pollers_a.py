@@ -187,10 +187,17 @@ async def test_a_batch_refused_for_one_bad_number_is_asked_in_halves(
     for number in good:
         fake_api.set("gls_nl", number, gls_parcel(number, "INTRANSIT", "2026-11-20T17:46:14+0100", [
             ("INTIAL.NORMAL", "The parcel was handed over to GLS.", "NL", "2026-11-20T17:46:14+0100")]))
+    for proc in poller_factory:  # a poller still running from another test would see the numbers one by one
+        proc.stop()
     for number in [*good, bad]:
         await register(http, "gls_nl", number)
-    if not any(p.alive() for p in poller_factory):
-        start_poller(system, fake_api, tmp_path, poller_factory)
+
+    async def all_registered() -> bool:
+        return all([await status_of(http, "gls_nl", n) == "pending" for n in [*good, bad]])
+
+    await eventually(all_registered, 60, what="the registrations in the store")
+    # start polling only now: the four are due at once, so they are asked for in one batch
+    start_poller(system, fake_api, tmp_path, poller_factory)
     for number in good:
         async def arrived(number: str = number) -> bool:
             return await status_of(http, "gls_nl", number) == "in_transit"
