@@ -324,3 +324,9 @@ def test_interpolation() -> None:
     assert interpolate("${A:-x}/${B-y}/${C}/$D/$$E") == "x/y///$E"
     assert interpolate("${TRACKSTREAM_SENDCLOUD_SECRET:-}") == ""
     assert interpolate("${A:+z}") == ""
+
+
+def test_a_worker_that_stops_to_avoid_skipping_messages_comes_back(services: dict[str, Json]) -> None:
+    # agents/gap_guard.py: a worker exits 75 rather than commit past messages its consumer skipped,
+    # and relies on being restarted to resume from the committed offset
+    assert services["worker"].get("restart") in ("always", "unless-stopped", "on-failure")
