@@ -9,7 +9,6 @@ the answer is 503: never a success for something not stored.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -26,7 +25,7 @@ from aiokafka.errors import KafkaError
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.sources import source_allowed
-from carriers._util import header_bytes
+from carriers._util import same_text
 from carriers.base import ParseError, SignatureError
 from carriers.detect import detect_carrier
 from schemas.events import format_utc, normalize_tracking_number, parse_utc, shipment_key
@@ -119,7 +118,7 @@ def _verify_sendcloud(push: Presented, secret: str) -> None:
 
 def _verify_bearer(push: Presented, secret: str) -> None:
     given = push.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(header_bytes(given), secret.encode()):
+    if not same_text(given, secret):
         raise SignatureError("missing or wrong bearer token")
 
 
@@ -148,7 +147,7 @@ def _verify_dhl_parcel_nl(push: Presented, secret: str) -> None:
 
 
 def _verify_path_token(push: Presented, secret: str) -> None:
-    if not push.path_token or not hmac.compare_digest(header_bytes(push.path_token), secret.encode()):
+    if not push.path_token or not same_text(push.path_token, secret):
         raise SignatureError("missing or wrong token in the URL path")
 
 

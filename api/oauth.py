@@ -27,7 +27,7 @@ from aiohttp import web
 
 from api.context import SETTINGS
 from api.ingress import read_body
-from carriers._util import header_bytes
+from carriers._util import same_text
 from trackstream.settings import PushClient
 
 TOKEN_SECONDS = 3600
@@ -62,7 +62,7 @@ def verify_token(token: str, client: PushClient, now: float) -> None:
         raise TokenError("not an access token issued by /v1/oauth/token")
     signed = f"{parts[0]}.{parts[1]}"
     expected = _b64(hmac.new(_key(client), signed.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected.encode(), header_bytes(parts[2])):
+    if not same_text(parts[2], expected):
         raise TokenError("access token signature does not match")
     try:
         claims = orjson.loads(_unb64(parts[1]))
@@ -82,8 +82,7 @@ def verify_bearer(headers: Mapping[str, str], client: PushClient, now: float) ->
         raise TokenError("missing bearer token")
     verify_token(given[7:], client, now)
     api_key = headers.get("x-api-key")
-    if api_key is not None and not hmac.compare_digest(header_bytes(api_key),
-                                                       client.client_id.encode()):
+    if api_key is not None and not same_text(api_key, client.client_id):
         raise TokenError("x-api-key is not the client id the token was issued to")
 
 

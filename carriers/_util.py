@@ -5,6 +5,7 @@ Everything raises ``PayloadError`` (never another type) so adapters keep their c
 
 from __future__ import annotations
 
+import hmac
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -107,6 +108,12 @@ def header_bytes(value: str) -> bytes:
     """A header value as bytes for a constant-time comparison. aiohttp hands bytes that are not
     UTF-8 through as surrogates; ``surrogateescape`` turns them back instead of raising."""
     return value.encode("utf-8", "surrogateescape")
+
+
+def same_text(received: str, expected: str) -> bool:
+    """Constant-time equality of a value received in a request (a header, a token, a path part)
+    with the expected secret; any bytes received compare without raising."""
+    return hmac.compare_digest(header_bytes(received), expected.encode())
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from carriers._util import compact, header, header_bytes, load_json, obj, text, tracking_number, zone_for_location
+from carriers._util import compact, header, load_json, obj, same_text, text, tracking_number, zone_for_location
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -87,7 +87,7 @@ def verify_webhook(auth: WebhookAuth, body: bytes, headers: Mapping[str, str], s
             raise SignatureError(f"{auth.header} does not start with {auth.prefix!r}")
         given = given[len(auth.prefix):].strip()
     if auth.auth != HMAC_SHA256:
-        if not hmac.compare_digest(header_bytes(given), secret.encode()):
+        if not same_text(given, secret):
             raise SignatureError(f"{auth.header} does not match")
         return
     try:

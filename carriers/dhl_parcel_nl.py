@@ -55,7 +55,6 @@ reads from the polled APIs. Nothing in the payload tells push from poll, so even
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -64,18 +63,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import (
-    as_list,
-    compact,
-    header,
-    header_bytes,
-    iso_instant,
-    load_json,
-    obj,
-    sub,
-    text,
-    tracking_number,
-)
+from carriers._util import as_list, compact, header, iso_instant, load_json, obj, same_text, sub, text, tracking_number
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -423,7 +411,7 @@ def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None
     given = (header(headers, WEBHOOK_HEADER) or "").strip()
     if not given:
         raise SignatureError(f"missing {WEBHOOK_HEADER} header")
-    if not hmac.compare_digest(header_bytes(given), secret.encode()):
+    if not same_text(given, secret):
         raise SignatureError(f"{WEBHOOK_HEADER} header does not match")
 
 

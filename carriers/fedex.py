@@ -80,10 +80,10 @@ from carriers._util import (
     as_list,
     compact,
     header,
-    header_bytes,
     iso_instant,
     load_json,
     obj,
+    same_text,
     sub,
     text,
     tracking_number,
@@ -135,7 +135,7 @@ def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None
     except (binascii.Error, ValueError):
         decoded = b""
     as_base64 = hmac.compare_digest(decoded, mac)
-    as_hex = hmac.compare_digest(header_bytes(given.lower()), mac.hex().encode())
+    as_hex = same_text(given.lower(), mac.hex())
     if not (as_base64 or as_hex):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 

@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from carriers._util import compact, header, header_bytes, obj, sub, text, tracking_number
+from carriers._util import compact, header, obj, same_text, sub, text, tracking_number
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -87,7 +87,7 @@ def verify_signature(body: bytes, signature_header: str | None, secret: str) -> 
     if not secret:
         raise SignatureError("no webhook secret configured")
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), header_bytes(signature_header.strip().lower())):
+    if not same_text(signature_header.strip().lower(), expected):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
 

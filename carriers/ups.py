@@ -42,7 +42,6 @@ is tolerated). Track Alert v2 authenticates with OAuth2 at the ingress, not here
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,9 +54,9 @@ from carriers._util import (
     as_list,
     compact,
     header,
-    header_bytes,
     load_json,
     obj,
+    same_text,
     sub,
     text,
     tracking_number,
@@ -105,8 +104,8 @@ def verify_webhook(body: bytes, headers: Mapping[str, str], secret: str) -> None
     if not given:
         raise SignatureError(f"missing {CREDENTIAL_HEADER} header")
     bare = given[7:].strip() if given[:7].lower() == "bearer " else given
-    exact = hmac.compare_digest(header_bytes(given), secret.encode())
-    if not (hmac.compare_digest(header_bytes(bare), secret.encode()) or exact):
+    exact = same_text(given, secret)
+    if not (same_text(bare, secret) or exact):
         raise SignatureError(f"{CREDENTIAL_HEADER} header does not match")
 
 
