@@ -33,7 +33,7 @@ from trackstream.settings import Settings
 from trackstream.topics import raw_topic
 
 #: The bench fails when no event is stored for this long (a stalled or lossy pipeline).
-STALL_SECONDS = 120.0
+NO_PROGRESS_SECONDS = 120.0
 
 
 def _peak_rss_mib(pid: int) -> float | None:
@@ -156,7 +156,7 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         print(f"  produced in {produced:.1f}s ({len(workload.messages) / produced:,.0f} msg/s)", flush=True)
         target = base + workload.unique_events
         done, progressed = base, time.monotonic()
-        while done < target and time.monotonic() - progressed < STALL_SECONDS:
+        while done < target and time.monotonic() - progressed < NO_PROGRESS_SECONDS:
             time.sleep(0.5)
             now_done = _stored(settings.database_url, carriers)
             if now_done != done:
@@ -164,7 +164,7 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         elapsed = time.perf_counter() - started
         if done < target:
             print(f"bench: only {done - base} of {workload.unique_events} events stored, none more for"
-                  f" {STALL_SECONDS:.0f}s", file=sys.stderr)
+                  f" {NO_PROGRESS_SECONDS:.0f}s", file=sys.stderr)
             return 1
         with psycopg.connect(settings.database_url) as conn:
             row = conn.execute(

@@ -77,7 +77,7 @@ class RetryPolicy:
     retry_after_cap: float = 300.0
 
 
-def request_outcome(status: int, ok: tuple[int, ...]) -> str:
+def request_outcome(status: int) -> str:
     """The metric label of an answer handed to the client: a 2xx is ``ok``; a 404 ``not_found``; an
     error status the client reads itself (a SOAP fault in an HTTP 500) ``carrier_error``."""
     if 200 <= status < 300:
@@ -137,7 +137,7 @@ class CarrierHttp:
                 await asyncio.sleep(full_jitter(attempt, self.retry.base, self.retry.cap, self._rng))
                 continue
             if resp.status in ok or resp.status == 404:
-                metrics.POLL_REQUESTS.labels(self.carrier, request_outcome(resp.status, ok)).inc()
+                metrics.POLL_REQUESTS.labels(self.carrier, request_outcome(resp.status)).inc()
                 return resp
             if resp.status == 429:
                 metrics.POLL_REQUESTS.labels(self.carrier, "rate_limited").inc()

@@ -1,8 +1,8 @@
 """The event loop a long-running process runs on (``TRACKSTREAM_EVENT_LOOP``).
 
-uvloop by default: measured with ``trackstream bench`` it moves the pipeline from about 3,300-3,800
-to about 4,200-4,300 events/s on a 2-core machine (Faust's per-message overhead is mostly event-loop
-work). ``asyncio`` is the fallback for platforms without uvloop.
+uvloop by default: Faust's per-message overhead is mostly event-loop work, and ``trackstream bench``
+measured the pipeline faster on it (README, "Tests and benchmark"). ``asyncio`` is the fallback for
+platforms without uvloop.
 """
 
 from __future__ import annotations

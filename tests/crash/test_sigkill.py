@@ -129,7 +129,7 @@ async def _wait_all_stored(system: System, stored: Any, total: int, timeout: flo
             return restarts
         if now_stored != last:
             last, since = now_stored, loop.time()
-        elif not system.worker.alive() and system.worker.stop() == EXIT_SKIPPED_MESSAGES:
+        elif not system.worker.alive() and system.worker.returncode == EXIT_SKIPPED_MESSAGES:
             # the worker stopped rather than commit past messages it skipped (agents/gap_guard.py);
             # `trackstream up` restarts it the same way
             print("\nthe worker stopped to avoid skipping messages; restarting it")
