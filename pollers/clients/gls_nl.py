@@ -37,26 +37,25 @@ from pollers.http import CarrierHttp, OAuthClientCredentials, RequestRejected, T
 INTERNAL_ERROR = "E_500_01"
 
 
-def internal_error_only(body: bytes) -> bool:
-    """Whether every parcel of a Track And Trace answer is ``E_500_01`` (GLS failed, retry later)."""
+def parcels_of(body: bytes) -> list[Any]:
+    """The ``parcels`` of a Track And Trace answer, as given (none when it is not one)."""
     try:
         data: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return False
+        return []
     parcels = data.get("parcels") if isinstance(data, dict) else None
-    return (isinstance(parcels, list) and bool(parcels)
-            and all(isinstance(p, dict) and p.get("errorCode") == INTERNAL_ERROR for p in parcels))
+    return parcels if isinstance(parcels, list) else []
 
 
-def parcel_errors(body: bytes) -> dict[str, str]:
+def internal_error_only(parcels: Sequence[Any]) -> bool:
+    """Whether every parcel is ``E_500_01`` (GLS failed, retry later)."""
+    return bool(parcels) and all(isinstance(p, dict) and p.get("errorCode") == INTERNAL_ERROR for p in parcels)
+
+
+def parcel_errors(parcels: Sequence[Any]) -> dict[str, str]:
     """Parcels GLS answered with an error other than "not found" (``E_404_*``): requested id → reason."""
-    try:
-        data: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return {}
-    parcels = data.get("parcels") if isinstance(data, dict) else None
     out: dict[str, str] = {}
-    for parcel in parcels if isinstance(parcels, list) else []:
+    for parcel in parcels:
         if not isinstance(parcel, dict):
             continue
         code, requested = str(parcel.get("errorCode") or ""), str(parcel.get("requested") or "").strip()
@@ -86,7 +85,8 @@ class GLSNLClient(CarrierClient):
         resp = await self.oauth.request("GET", url, headers={"Accept": "application/json"})
         if resp.status == 404:  # parcels GLS does not know are E_404_01 inside a 200; a 404 is a wrong URL
             raise RequestRejected(f"GET {url}: HTTP 404 (GLS: wrong call, check base_url): {resp.body[:200]!r}")
-        if resp.status == 200 and internal_error_only(resp.body):
+        parcels = parcels_of(resp.body) if resp.status == 200 else []
+        if internal_error_only(parcels):
             raise TransientError(f"GET {url}: GLS answered {INTERNAL_ERROR} (internal error) for every parcel")
-        failed = parcel_errors(resp.body) if resp.status == 200 else {}
+        failed = parcel_errors(parcels)
         return [answer(resp, numbers, failed={n: failed[n.upper()] for n in numbers if n.upper() in failed})]

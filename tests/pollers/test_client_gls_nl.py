@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from pollers.accounts import Account, RateLimit
-from pollers.clients.gls_nl import GLSNLClient, internal_error_only
+from pollers.clients.gls_nl import GLSNLClient, internal_error_only, parcels_of
 from pollers.http import AuthError, RateLimited, RequestRejected, TransientError
 from pollers.ratelimit import TokenBucket
 from tests.fakes.carrier_api import FakeCarrierApi, Scripted
@@ -129,7 +129,7 @@ async def test_e_500_01_for_every_parcel_is_transient_not_a_dead_letter(carrier_
     assert outcomes["36301910008"].result == "error"
     assert "E_500_01" in (outcomes["36301910008"].error or "")
     assert mixed[0].failed == {"36301910008": "GLS E_500_01: Internal Server Error"}
-    assert not internal_error_only(b'{"parcels": []}') and not internal_error_only(b"not json")
+    assert not internal_error_only(parcels_of(b'{"parcels": []}')) and not internal_error_only(parcels_of(b"not json"))
 
 
 async def test_quota_violation_429_is_retried_then_rate_limited(carrier_api: FakeCarrierApi) -> None:
