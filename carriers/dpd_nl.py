@@ -49,7 +49,7 @@ Event ids: derived (``derive_event_id(carrier, number, UTC instant, code)``) in 
 as an attribute (``push_id``) for idempotent acknowledgement, not used as the event id.
 
 Webhook authentication: DPD signs nothing (plain GET), so there is no ``verify_webhook``; the
-ingress secures the endpoint with a secret URL path and an IP allow-list (carrier note).
+ingress secures the endpoint with a secret URL path and an IP allow-list (the carrier's public sources).
 """
 
 from __future__ import annotations

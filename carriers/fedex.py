@@ -42,10 +42,10 @@ constant time. FedEx also publishes a source CIDR (prod ``20.65.16.22/31``) for 
 Mapping (``mappings/fedex.json``), per scan: ``exception_codes["<eventType>:<exceptionCode>"]``
 first (``DE`` + ``08`` "customer not available" is a failed attempt, other ``DE`` stay exceptions),
 then ``event_types[eventType]``, then ``derived_codes[derivedStatusCode]``, else ``UNMAPPED`` with
-``mapped=False``. eventType wins over the derived code, although the note says "prefer derived":
+``mapped=False``. eventType wins over the derived code, although the public sources say "prefer derived":
 FedEx rolls scans up (``HP`` "ready for recipient pickup" and ``OD`` "on vehicle for delivery" have
 ``derivedStatusCode: IT``), so the derived code only fills in for unknown event types. Rows marked
-``informational`` (CDO / return-label / split-status, the note's "ignore or unknown") give status
+``informational`` (CDO / return-label / split-status, the public sources' "ignore or unknown") give status
 ``unknown`` with ``attributes["status_change"] = False``. ``attributes["delayed"]`` flags ``DY``
 / ``DD`` / ``PD`` / ``RL`` and ``delayDetail.status == DELAYED``. ``code`` = eventType,
 ``description`` = ``eventDescription``; the exception code and text go to the attributes.
@@ -54,7 +54,7 @@ Time. ``date`` is ISO 8601 with the scan's offset → ``TZ_GIVEN``. Without an o
 sample's ``PU`` at ``2024-08-15T00:00:00``) the wall time is read in the zone of the scan location
 (``mappings/regions.json``: ``region_zones`` by country + ``stateOrProvinceCode``, then the country)
 → ``TZ_LOCATION``, else in FedEx's home zone America/Chicago → ``TZ_HOME``; DST via
-``base.localize``. As the note says, a value without offset or at midnight is date-only:
+``base.localize``. As the public sources say, a value without offset or at midnight is date-only:
 ``attributes["date_only"] = True`` (the instant is that local midnight). ``dateAndTimes`` and the
 delivery windows stay raw text in attributes.
 

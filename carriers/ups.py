@@ -18,7 +18,7 @@ Mapping (``mappings/ups.json``). ``code`` = the 3-digit status description code 
 ``status.statusCode``, webhook ``activityStatus.descriptionCode``), else the 2-letter activity code,
 else the activity type. Lookup: ``status_codes`` (zero-padded: ``3`` = ``003``), then
 ``activity_codes``, then ``activity_types``, else ``UNMAPPED`` / ``mapped=False``. The type stays
-"first" as the note asks in one way: a ``D`` (delivered) or ``X`` (exception) type is never
+"first" as the public sources ask in one way: a ``D`` (delivered) or ``X`` (exception) type is never
 refined down into ``pre_transit`` / ``in_transit`` / ``unknown`` by its status code (the type row
 wins, keeping a delay/customs substatus); every other refinement applies, e.g. type ``D`` with
 ``161`` "Delivered to UPS Access Point" or ``144`` "Delivered to Post Office for Pickup" is

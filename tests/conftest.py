@@ -105,6 +105,5 @@ async def http(system: System) -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def samples_dir() -> Path:
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    base = Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
-    return base / "carriers" / "samples"
+    """The public carrier payloads in ``tests/fixtures/samples/<carrier>/``."""
+    return Path(__file__).resolve().parent / "fixtures" / "samples"

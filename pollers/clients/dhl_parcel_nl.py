@@ -11,7 +11,7 @@ where a part is ``<barcode>+<postcode>`` or just ``<barcode>``.
   ``Target.postcode`` (the registration's ``destination_postcode``), sent without spaces and
   upper-cased (``1234 ab`` → ``1234AB``); a postcode with other characters is left out rather than
   risk a rejected batch. The ``+`` is sent as ``%2B``: a bare ``+`` in a query string reads as a
-  space (../shared/carriers/dhl_parcel_nl.md).
+  space (DHL Parcel API docs, chapter 5, Track and Trace).
 * The answer is a JSON array of parcels even for one key, passed on untouched; the numbers asked
   for go in ``X-Trackstream-Tracking-Number`` (comma-joined), which the adapter uses to keep the
   registered number when it is one of a parcel's ``barcodes[]`` aliases. An unknown barcode is

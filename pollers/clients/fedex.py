@@ -11,7 +11,7 @@
   ``customerTransactionId``, for FedEx support).
 * **Batch: 30** numbers per request: FedEx's Track by Tracking Number reference (in its FedEx
   Freight edition: "maximum 30 tracking numbers per request") and the limit public Track API v1
-  clients enforce; ../shared/carriers/fedex.md calls 30 usual but unverified. Not-found numbers
+  clients enforce; for Track API v1 itself FedEx publishes no figure. Not-found numbers
   come back as per-result ``TRACKING.TRACKINGNUMBER.NOTFOUND`` errors inside a 200, so one unknown
   number never hides the others; the response is passed on untouched (the adapter reads several
   results per number). FedEx's 404 (``NOT.FOUND.ERROR``, "the

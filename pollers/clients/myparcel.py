@@ -31,7 +31,7 @@ it (the shipment was deleted), so it is looked up again next time.
 Batch: up to 30 ids per call (the default page ``size`` of ``/tracktraces``, §6.G, so one page
 holds every answer). Rate: MyParcel limits ``GET /tracktraces`` per method and endpoint; its docs
 give 100 calls per 5 minutes (developer docs §1.D and API release notes 3.300.0, 2022-09-07; the
-carrier note says 300). The default uses the stricter figure, shared with the ``/shipments``
+public sources say 300). The default uses the stricter figure, shared with the ``/shipments``
 lookups (override with ``rate_limit``); a 429 is backed off by ``CarrierHttp``.
 """
 

@@ -1,7 +1,7 @@
 """Sendcloud tracking API: the catch-up path behind its ``parcel_status_changed`` webhook.
 
 Sendcloud pushes status changes (``POST /v1/webhooks/sendcloud``), but retries a failed delivery
-only ten times and does not guarantee order (carrier note ``sendcloud.md``), so polling fills the
+only ten times and does not guarantee order (the carrier's public documentation), so polling fills the
 gaps; give Sendcloud accounts a slow cadence, the webhook carries the news.
 
 * v3 (default): ``GET {base}/api/v3/parcels/tracking/{tracking_number}`` (Sendcloud's published

@@ -1,7 +1,7 @@
 """TNT: ExpressConnect Tracking XML 3.1, several consignment numbers per request.
 
 ``POST {base}/ectrack/track`` (FedEx-hosted ExpressConnect host ``https://necta.az.fxei.fedex.com``,
-as karrioapi/community's TNT plugin uses it; carrier note ``tnt.md``), form-encoded
+as karrioapi/community's TNT plugin uses it; see tests/fixtures/samples/tnt/SOURCES.md), form-encoded
 (``application/x-www-form-urlencoded``) with one field ``xml_in`` holding the request::
 
     <TrackRequest locale="en_US" version="3.1">

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.normalize import normalize_batch
-from tests.carriers.properties import shared_samples_dir
+from tests.carriers.properties import SAMPLES_DIR
 from trackstream.topics import RAW_CARRIERS, raw_topic
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -19,7 +19,7 @@ CARRIERS = [c for c in RAW_CARRIERS if c != "native"]
 
 
 def samples(carrier: str) -> list[bytes]:
-    folder = shared_samples_dir() / carrier
+    folder = SAMPLES_DIR / carrier
     return [p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix in (".json", ".xml", ".txt")]
 
 

@@ -1,7 +1,7 @@
 """Shared fixtures for the carrier adapter tests.
 
-Sample payloads live outside the repository, in ``shared/carriers/samples`` beside the checkout
-(``TRACKSTREAM_SHARED_DIR`` overrides the ``shared`` directory).
+Sample payloads are in ``tests/fixtures/samples/<carrier>/`` (each folder's SOURCES.md says where
+every file comes from).
 """
 
 from __future__ import annotations
@@ -13,17 +13,14 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from tests.carriers.properties import RECEIVED, Mutator, shared_samples_dir
+from tests.carriers.properties import RECEIVED, SAMPLES_DIR, Mutator
 
 RECEIVED_AT = RECEIVED
 
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    path = shared_samples_dir()
-    if not path.is_dir():
-        pytest.fail(f"carrier samples not found at {path} (set TRACKSTREAM_SHARED_DIR)")
-    return path
+    return SAMPLES_DIR
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ so each carrier keeps its own test (own example count, own database entry, own n
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -32,18 +31,15 @@ EventCheck = Callable[[TrackingEvent], None]
 # --- samples ------------------------------------------------------------------------------------
 
 
-def shared_samples_dir() -> Path:
-    """``shared/carriers/samples`` beside the checkout (``TRACKSTREAM_SHARED_DIR`` overrides ``shared``)."""
-    override = os.environ.get("TRACKSTREAM_SHARED_DIR")
-    shared = Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-    return shared / "carriers" / "samples"
+#: Public carrier payloads and code tables, one folder per carrier, each with a SOURCES.md.
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 
 
 def carrier_samples(carrier: str) -> Path:
-    """One carrier's sample directory; FileNotFoundError (at import time) when it is missing."""
-    path = shared_samples_dir() / carrier
+    """One carrier's sample folder in ``tests/fixtures/samples``; FileNotFoundError when missing."""
+    path = SAMPLES_DIR / carrier
     if not path.is_dir():
-        raise FileNotFoundError(f"carrier samples not found at {path}; set TRACKSTREAM_SHARED_DIR")
+        raise FileNotFoundError(f"carrier samples not found at {path}")
     return path
 
 

@@ -39,7 +39,7 @@ UNIFIED = ROOT / "dhl_parcel_nl" / "unified-tracking-api-shipments-response-doc-
 with (SAMPLES / "dhl-unified-status-codes-express.csv").open(newline="", encoding="utf-8") as _fh:
     CSV_ROWS = list(csv.DictReader(_fh, delimiter=";"))
 
-# Expected statuses from the table in shared/carriers/dhl_express.md, written independently of
+# Expected statuses from DHL's event descriptions (the unified status list), written independently of
 # mappings/dhl_express.json (karrio's overlapping lists deliberately not followed).
 EXPECTED: dict[str, str] = {
     "101": "delivered", "102": "in_transit", "103": "exception", "104": "pre_transit",

@@ -35,7 +35,7 @@ with (SAMPLES / CSV_NAME).open(newline="", encoding="utf-8") as _fh:
 
 _RTS = "returned_to_sender"
 
-# Expected statuses, written from shared/carriers/dhl_parcel_nl.md (and trackstream's judgment)
+# Expected statuses, written from DHL's status descriptions (and trackstream's judgment)
 # independently of mappings/dhl_parcel_nl.json. Explicit rows first (the pitfalls), then name rules,
 # then the remaining codes listed per status.
 TRICKY: dict[str, str] = {

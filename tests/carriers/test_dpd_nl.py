@@ -33,7 +33,7 @@ ACK = "tracking-push-service-ack-response.xml"
 NUMBER = "05308801410058"
 HEADERS = {"X-Trackstream-Tracking-Number": NUMBER}
 
-# Written from the carrier note, independently of mappings/dpd_nl.json.
+# Written from the carrier's public sources, independently of mappings/dpd_nl.json.
 POLL_EXPECTED: dict[str, str] = {
     "PickedUp": "in_transit", "BetweenDepots": "in_transit", "Depot": "in_transit",
     "Courier": "out_for_delivery",

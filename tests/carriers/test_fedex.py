@@ -33,8 +33,8 @@ DOC = "track-v1-response-api-doc-example.json"
 ERROR = "track-v1-error-response.json"
 EVENT_SAMPLES = [TWO_RESULTS, MIXED, DOC]
 
-# The carrier note's code table (plus the codes of FedEx's own status code list that the note
-# does not repeat), written out independently of mappings/fedex.json.
+# The public sources' code table (plus the codes of FedEx's own status code list that those sources
+# do not repeat), written out independently of mappings/fedex.json.
 _IT = "in_transit"
 EXPECTED_EVENT_TYPES: dict[str, str] = {
     "OC": "pre_transit", "AP": "pre_transit", "EP": "pre_transit", "DS": "pre_transit",
@@ -254,7 +254,7 @@ def test_every_exception_code(key: tuple[str, str], expected: tuple[str, str | N
 @pytest.mark.parametrize(
     ("event_type", "derived", "exception", "status", "substatus"),
     [
-        ("HP", "IT", "", "available_for_pickup", "at_pickup_point"),  # the note's caution
+        ("HP", "IT", "", "available_for_pickup", "at_pickup_point"),  # the public sources' caution
         ("OD", "IT", "", "out_for_delivery", None),  # derived IT in the real samples
         ("DE", "DE", "8", "failed_attempt", "recipient_absent"),  # "8" is "08"
         ("DE", "DE", "A99", "exception", None),  # other delivery exceptions stay exceptions

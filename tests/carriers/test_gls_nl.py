@@ -30,7 +30,7 @@ SAMPLE_NAMES = [V1, NOT_FOUND, RSTT]
 EVENT_SAMPLES = [V1, RSTT]
 _PS = "available_for_pickup"
 
-# Expected mappings, written from the carrier note independently of mappings/gls_nl.json.
+# Expected mappings, written from the carrier's public sources independently of mappings/gls_nl.json.
 PARCEL_STATUS: dict[str, tuple[str, str | None]] = {
     "PLANNEDPICKUP": ("pre_transit", None), "INPICKUP": ("pre_transit", None),
     "NOTPICKEDUP": ("exception", "not_collected"), "PREADVICE": ("pre_transit", "announced"),

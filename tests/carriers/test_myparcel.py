@@ -31,7 +31,7 @@ POSTNL_LINK = "https://postnl.nl/tracktrace/?B=3SABC123&P=1234AB&D=NL&T=C"
 _R = "returned_to_sender"
 STATUS_HOOK = "shipment_status_change"
 
-# MyParcel shipment_status → expected (status, substatus), written from the carrier note
+# MyParcel shipment_status → expected (status, substatus), written from the carrier's public sources
 # independently of mappings/myparcel.json.
 STATUS: dict[int, tuple[str, str | None]] = {
     1: ("pre_transit", "label_created"), 2: ("pre_transit", "announced"), 3: ("in_transit", "accepted"),

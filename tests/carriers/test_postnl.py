@@ -36,7 +36,7 @@ def _read_csv(name: str) -> list[dict[str, str]]:
 EVENT_ROWS = _read_csv("tt-event-codes.csv")
 STATUS_ROWS = _read_csv("tt-status-codes.csv")
 
-# Expected statuses, written from the carrier note independently of mappings/postnl.json.
+# Expected statuses, written from the carrier's public sources independently of mappings/postnl.json.
 BY_STATUS: dict[str, str] = {
     "1": "pre_transit", "13": "pre_transit", "14": "exception", "2": "in_transit", "3": "in_transit",
     "4": "exception", "15": "exception", "16": "exception", "17": "exception", "18": "exception",

@@ -28,7 +28,7 @@ SAMPLE_NAMES = [
     "tracking-v3-response-doc-example.json",
 ]
 
-# The carrier note's table, written out independently of mappings/sendcloud.json.
+# The public sources' table, written out independently of mappings/sendcloud.json.
 EXPECTED_BY_ID: dict[int, str] = {
     999: "pre_transit", 1000: "pre_transit", 1001: "pre_transit", 1: "pre_transit", 13: "pre_transit",
     1002: "exception", 15: "exception", 22: "in_transit", 3: "in_transit", 62990: "in_transit",

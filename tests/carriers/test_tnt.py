@@ -25,14 +25,14 @@ RESPONSE = "expressconnect-track-response-v3.1.xml"
 ERROR = "expressconnect-track-error-response.xml"
 REQUEST = "expressconnect-track-request-v3.1.xml"
 
-# Written from the carrier note, independently of mappings/tnt.json.
+# Written from the carrier's public sources, independently of mappings/tnt.json.
 STATUS_EXPECTED: dict[str, str] = {
     "CI": "in_transit", "IS": "in_transit", "IR": "in_transit", "AS": "in_transit", "TR": "in_transit",
     "MLA": "in_transit", "NR": "in_transit",  # delays, still moving
     "OD": "out_for_delivery", "OK": "delivered",
 }
 SUMMARY_EXPECTED: dict[str, str] = {"DEL": "delivered", "INT": "in_transit", "EXC": "exception", "CNF": "unknown"}
-# depot → (country, zone); BA4/QAR/DNG from the note, NBE/PNA from the sample's depot names.
+# depot → (country, zone); BA4/QAR/DNG from the public sources, NBE/PNA from the sample's depot names.
 DEPOT_EXPECTED: dict[str, tuple[str, str]] = {
     "BA4": ("GB", "Europe/London"), "QAR": ("NL", "Europe/Amsterdam"), "DNG": ("DE", "Europe/Berlin"),
     "NBE": ("DE", "Europe/Berlin"), "PNA": ("ES", "Europe/Madrid"),

@@ -37,10 +37,10 @@ ALL_STATUS_CODES = [0, 3, 5, 6, 7, *range(10, 15), *range(16, 31), *range(32, 15
 
 
 def _expected_by_code() -> dict[int, str]:
-    """The carrier note's table, then trackstream's judgment for the codes the note does not list,
+    """The public sources' table, then trackstream's judgment for the codes the public sources do not list,
     written out independently of mappings/ups.json."""
     groups: dict[str, list[int]] = {
-        # the note
+        # the public sources
         "pre_transit": [3, 157, 166, 79, 80],
         "cancelled": [7, 43],
         "in_transit": [5, 10, 25, 39, 44, 45, 47, 87, 158, 159, 160, 164, 165, 38, 12, 14, 92, 134,

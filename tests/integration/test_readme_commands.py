@@ -44,9 +44,6 @@ def clone() -> Iterator[Path]:
     workdir = world_traversable_tmpdir("trackstream-clone-")
     target = workdir / "trackstream"
     subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True)
-    shared = REPO.parent / "shared"
-    if shared.exists() and not (workdir / "shared").exists():
-        (workdir / "shared").symlink_to(shared)
     yield target
     shutil.rmtree(workdir, ignore_errors=True)
 

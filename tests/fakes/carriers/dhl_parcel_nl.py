@@ -1,7 +1,8 @@
 """DHL Parcel NL: the native gateway ``GET /track-trace?key=<barcode>[+<postcode>][,...]`` (no
 authentication; a JSON array of parcels, 404 ``No parcel found for the given key(s)``) and the
 Unified API ``GET /track/shipments?trackingNumber=…&service=parcel-nl`` (``DHL-API-Key``; 404
-``problem+json``), as ../shared/carriers/dhl_parcel_nl.md describes them.
+``problem+json``), as DHL's API documentation (api-gw.dhlparcel.nl/docs) and karrio's
+``dhl_universal`` tracking tests show them.
 
 State:
 * ``api.responses[("dhl_parcel_nl", key)]``: one native parcel object (``native_parcel``), found by
