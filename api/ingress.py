@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+import carriers
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.sources import source_allowed
@@ -90,8 +91,12 @@ async def enqueue(request: web.Request, topic: str, value: bytes, headers: dict[
                        f"the event store did not acknowledge the write ({type(exc).__name__}); retry") from exc
 
 
-def _headers(request: web.Request, source: str) -> dict[str, str]:
-    out = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
+def _headers(request: web.Request, source: str, carrier: str | None = None) -> dict[str, str]:
+    """What the raw record keeps of a request: the generic headers, the ones ``carrier``'s parser
+    declares it reads from a push (``carriers.request_headers``), when and how it arrived. Nothing
+    else: credentials and signatures stay out of the broker."""
+    kept = _KEPT_HEADERS + (carriers.request_headers(carrier) if carrier else ())
+    out = {name: request.headers[name] for name in kept if name in request.headers}
     out["received-at"] = format_utc(datetime.now(UTC))
     out["source"] = source
     return out
@@ -314,7 +319,7 @@ async def _store_push(request: web.Request, carrier: str, push: Presented, start
         check_query(push.payload)
     else:
         check_well_formed(push.payload, request.content_type)
-    await enqueue(request, names.raw_topic(carrier), push.payload, _headers(request, "webhook"))
+    await enqueue(request, names.raw_topic(carrier), push.payload, _headers(request, "webhook", carrier))
     metrics.INGRESS.labels("webhook", "accepted").inc()
     metrics.INGRESS_SECONDS.labels("webhook").observe(time.perf_counter() - started)
     ack = hook.ack

@@ -15,12 +15,15 @@ from datetime import datetime
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from carriers.base import Parser
+from carriers.base import HeaderUse, Parser
 
 if TYPE_CHECKING:
     from carriers.definition import CarrierDefinition
 
-__all__ = ["ADAPTERS", "KNOWN_CARRIERS", "PARSERS", "Parser", "configured_carriers", "get_parser", "use_definitions"]
+__all__ = [
+    "ADAPTERS", "KNOWN_CARRIERS", "PARSERS", "HeaderUse", "Parser", "configured_carriers", "get_parser", "headers_of",
+    "request_headers", "use_definitions",
+]
 
 
 def _lazy(module: str) -> Parser:
@@ -69,3 +72,25 @@ def get_parser(name: str) -> Parser | None:
     else None."""
     key = name.strip().lower()
     return PARSERS.get(key) or _CONFIGURED.get(key)
+
+
+#: What the ingress adds to every raw record it stores (``webhook``, ``api``, ``feed``); configured
+#: carriers read it to tell a push from a poll.
+_SOURCE = HeaderUse("source", "set by the ingress: webhook, poll, feed or api")
+
+
+def headers_of(name: str) -> tuple[HeaderUse, ...]:
+    """The headers ``name``'s parser reads (the adapter module's ``HEADERS``); () for none."""
+    key = name.strip().lower()
+    if key in PARSERS:
+        declared: tuple[HeaderUse, ...] = getattr(import_module(f"carriers.{key}"), "HEADERS", ())
+        return declared
+    if key in _CONFIGURED:
+        return (_SOURCE,)
+    return ()
+
+
+def request_headers(name: str) -> tuple[str, ...]:
+    """Lower-cased names of the request headers a push of ``name`` carries that its parser reads:
+    the ingress keeps exactly these (plus its generic ones) in the raw record."""
+    return tuple(use.name.lower() for use in headers_of(name) if use.from_request)

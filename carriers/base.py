@@ -52,6 +52,22 @@ Parser = Callable[[bytes, Headers, datetime], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class HeaderUse:
+    """A header an adapter's ``parse`` reads, declared in the module's ``HEADERS``.
+
+    ``from_request``: the carrier sends it with its push, so the ingress keeps it in the raw record
+    (every other request header is dropped, credentials above all). Otherwise trackstream itself
+    sets it: a poller names what it asked for (a carrier that does not echo it), the ingress names
+    the source. ``required``: without it the payload cannot be read (``PayloadError``).
+    """
+
+    name: str
+    meaning: str
+    from_request: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CodeMapping:
     status: str
     substatus: str | None = None

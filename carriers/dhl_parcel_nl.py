@@ -68,6 +68,7 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
+    HeaderUse,
     ParseError,
     PayloadError,
     SignatureError,
@@ -86,6 +87,10 @@ TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
 WEBHOOK_HEADER = "X-API-Key"
 #: the header trackstream's ingress adds to every raw message it stores (``webhook`` for pushes)
 SOURCE_HEADER = "source"
+HEADERS = (
+    HeaderUse(TRACKING_NUMBER_HEADER, "the barcodes the poller asked for, comma-joined (keeps the asked number)"),
+    HeaderUse(SOURCE_HEADER, "set by the ingress: webhook for a Track & Trace Pusher push"),
+)
 _NOT_FOUND_TEXTS = ("no parcel found", "not found", "no shipment", "no result")
 _CODE_LIKE = re.compile(r"^[A-Z0-9_/\-]+$")
 _RETURN_TYPES = frozenset({"RETOUR", "RETURN"})

@@ -79,6 +79,7 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
+    HeaderUse,
     ParseError,
     PayloadError,
     load_mapping_file,
@@ -92,6 +93,10 @@ from schemas.events import TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive
 CARRIER = "dpd_nl"
 HOME_ZONE = "Europe/Amsterdam"
 TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
+HEADERS = (
+    HeaderUse(TRACKING_NUMBER_HEADER, "the parcel number the poller asked for: a getTrackingData answer does not"
+              " carry it", required=True),
+)
 POLL_FORMATS = (
     "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
     "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",

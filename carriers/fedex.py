@@ -93,6 +93,7 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
+    HeaderUse,
     ParseError,
     PayloadError,
     SignatureError,
@@ -114,6 +115,7 @@ NOT_FOUND_MARK = "NOTFOUND"
 SIGNATURE_HEADER = "fdx-signature"
 #: the header trackstream's ingress adds to every raw message it stores (``webhook`` for pushes)
 SOURCE_HEADER = "source"
+HEADERS = (HeaderUse(SOURCE_HEADER, "set by the ingress: webhook for an AIV push"),)
 _DELAY_CODES = frozenset({"DY", "DD", "PD", "RL"})
 _MIDNIGHT = re.compile(r"T00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$")
 

@@ -65,6 +65,7 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
+    HeaderUse,
     ParseError,
     PayloadError,
     SignatureError,
@@ -80,6 +81,12 @@ HOME_ZONE = "Europe/Amsterdam"
 AUTH_HEADER = "X-MyParcel-Authorization"
 HOOK_HEADER = "X-MyParcel-Hook"
 HOOK_ID_HEADER = "X-MyParcel-HookId"
+SHIPMENT_BARCODES_HEADER = "X-Trackstream-Shipment-Barcodes"
+HEADERS = (
+    HeaderUse(HOOK_HEADER, "the webhook's hook type; only shipment_status_change carries tracking", from_request=True),
+    HeaderUse(HOOK_ID_HEADER, "the webhook subscription's id, kept on the events", from_request=True),
+    HeaderUse(SHIPMENT_BARCODES_HEADER, "<shipment id>=<barcode>,... the poller asked for (answers without barcode)"),
+)
 STATUS_HOOK = "shipment_status_change"
 STATUS_CODE_PREFIX = "status:"
 _BARCODE_PARAMS = ("b", "barcode", "tracking_number", "trackingnumber", "tracknumber", "parcelnumber")
@@ -202,9 +209,6 @@ def _barcode_from_links(entry: Mapping[str, Any]) -> str:
             if name.lower() in _BARCODE_PARAMS and value.strip():
                 return value
     return ""
-
-
-SHIPMENT_BARCODES_HEADER = "X-Trackstream-Shipment-Barcodes"
 
 
 def shipment_barcodes(headers: Mapping[str, str]) -> dict[str, str]:

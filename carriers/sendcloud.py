@@ -56,6 +56,7 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
+    HeaderUse,
     ParseError,
     PayloadError,
     SignatureError,
@@ -67,6 +68,9 @@ from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id
 CARRIER = "sendcloud"
 SIGNATURE_HEADER = "Sendcloud-Signature"
 TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
+HEADERS = (
+    HeaderUse(TRACKING_NUMBER_HEADER, "the tracking number the poller asked for (a tracking answer may lack it)"),
+)
 
 _MS_MIN = 946_684_800_000  # 2000-01-01T00:00:00Z in ms
 _MS_MAX = 4_102_444_800_000  # 2100-01-01T00:00:00Z in ms

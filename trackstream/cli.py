@@ -24,6 +24,40 @@ def _logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+#: The header pollers set to name the number they asked for (carriers that do not echo it).
+TRACKING_NUMBER_HEADER = "x-trackstream-tracking-number"
+
+
+def _normalize_headers(pairs: list[str], tracking_number: str | None) -> dict[str, str]:
+    """``NAME=VALUE`` pairs (and ``--tracking-number``) → the headers a raw record would carry,
+    names lower-cased as the normalizer hands them to a parser."""
+    headers: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--header {pair!r}: expected NAME=VALUE")
+        headers[name.strip().lower()] = value
+    if tracking_number is not None:
+        if not tracking_number.strip():
+            raise ValueError("--tracking-number: empty")
+        headers[TRACKING_NUMBER_HEADER] = tracking_number.strip()
+    return headers
+
+
+def _normalize_epilog() -> str:
+    """Which headers each built-in carrier's parser reads (from the adapters' ``HEADERS``)."""
+    import carriers
+
+    lines = ["headers the parsers read (--header NAME=VALUE; --tracking-number N sets "
+             "X-Trackstream-Tracking-Number):"]
+    for name in carriers.ADAPTERS:
+        for use in carriers.headers_of(name):
+            need = "required" if use.required else "optional"
+            origin = "sent by the carrier" if use.from_request else "set by trackstream"
+            lines.append(f"  {name:<14} {use.name} ({need}, {origin}): {use.meaning}")
+    return "\n".join(lines)
+
+
 def cmd_normalize(args: argparse.Namespace) -> int:
     import carriers
     from carriers.base import ParseError
@@ -45,9 +79,20 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         print(f"trackstream normalize: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        events = parser(payload, {}, datetime.now(UTC))
+        headers = _normalize_headers(args.header or [], args.tracking_number)
+    except ValueError as exc:
+        print(f"trackstream normalize: {exc}", file=sys.stderr)
+        return 2
+    try:
+        events = parser(payload, headers, datetime.now(UTC))
     except ParseError as exc:
         print(f"trackstream normalize: {args.file}: {exc}", file=sys.stderr)
+        for use in carriers.headers_of(args.carrier):
+            if use.required and use.name.lower() not in headers:
+                named = use.name.lower() == TRACKING_NUMBER_HEADER
+                how = "--tracking-number N" if named else f"--header {use.name}=..."
+                print(f"trackstream normalize: {args.carrier} needs {use.name} ({use.meaning}): pass {how}",
+                      file=sys.stderr)
         return 1
     out = sys.stdout.buffer
     try:
@@ -176,9 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--accounts", help="accounts file (default: TRACKSTREAM_POLL_ACCOUNTS)")
     pl.add_argument("--check", action="store_true", help="validate the accounts file, print it and exit")
     sub.add_parser("config", help="list every TRACKSTREAM_* setting with its default")
-    n = sub.add_parser("normalize", help="print the normalized events of a carrier payload file as JSON lines")
+    n = sub.add_parser("normalize", help="print the normalized events of a carrier payload file as JSON lines",
+                       epilog=_normalize_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     n.add_argument("carrier")
     n.add_argument("file", help="payload file, or - for standard input")
+    n.add_argument("--header", action="append", metavar="NAME=VALUE",
+                   help="a header of the raw record, as a poller or the ingress would pass it (repeatable)")
+    n.add_argument("--tracking-number", metavar="N",
+                   help="the number a poller asked for (DPD's answer does not carry it)")
     i = sub.add_parser("import", help="import carrier payload files, JSON lines or CSV into the raw topics")
     from trackstream.feeds.cli import add_arguments as import_arguments
 

@@ -76,3 +76,43 @@ def test_unparseable_payload_exits_non_zero_with_reason(tmp_path: Path) -> None:
     garbage.write_bytes(b"\x00\x01 not json")
     result = run("normalize", "sendcloud", str(garbage))
     assert result.returncode == 1 and b"JSON" in result.stderr
+
+
+DPD_ANSWER = "parcellifecycle-getTrackingData-response.xml"
+
+
+def test_dpd_answer_takes_the_tracking_number_a_poller_would_pass() -> None:
+    path = str(samples_dir() / "dpd_nl" / DPD_ANSWER)
+    refused = run("normalize", "dpd_nl", path)
+    assert refused.returncode == 1
+    assert b"pass --tracking-number N" in refused.stderr  # says how, not only what is missing
+    result = run("normalize", "dpd_nl", path, "--tracking-number", "0521 2345 678901")
+    assert result.returncode == 0, result.stderr
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert lines and {line["shipment_key"] for line in lines} == {"dpd_nl:05212345678901"}
+
+
+def test_headers_reach_the_parser_as_the_ingress_would_pass_them() -> None:
+    path = str(samples_dir() / "myparcel" / "webhook-shipment_status_change-notification-doc-example.json")
+    kept = run("normalize", "myparcel", path, "--header", "X-MyParcel-Hook=shipment_status_change",
+               "--header", "X-MyParcel-HookId=hk-7")
+    assert kept.returncode == 0, kept.stderr
+    (event,) = [orjson.loads(line) for line in kept.stdout.splitlines()]
+    assert event["attributes"]["hook_id"] == "hk-7"
+    other_hook = run("normalize", "myparcel", path, "--header", "x-myparcel-hook=shipment_label_created")
+    assert other_hook.returncode == 0 and other_hook.stdout == b""  # not a tracking hook: no events
+
+
+@pytest.mark.parametrize("bad", [["--header", "no-equals-sign"], ["--header", "=value"], ["--tracking-number", " "]])
+def test_malformed_header_options_are_usage_errors(bad: list[str]) -> None:
+    result = run("normalize", "dpd_nl", str(samples_dir() / "dpd_nl" / DPD_ANSWER), *bad)
+    assert result.returncode == 2 and b"trackstream normalize:" in result.stderr
+
+
+def test_help_says_which_carriers_need_which_headers() -> None:
+    result = run("normalize", "--help")
+    assert result.returncode == 0
+    helptext = result.stdout.decode()
+    dpd = [line for line in helptext.splitlines() if line.strip().startswith("dpd_nl")]
+    assert dpd and "X-Trackstream-Tracking-Number (required" in dpd[0]
+    assert any(line.strip().startswith("myparcel") and "X-MyParcel-Hook (" in line for line in helptext.splitlines())
