@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import re
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -12,6 +14,33 @@ from aiohttp import web
 from psycopg_pool import PoolTimeout
 
 log = logging.getLogger(__name__)
+
+#: Path parameters that are secrets (DPD's push URL ends in one).
+_SECRET_PARAMS = frozenset({"token"})
+#: Request headers whose values are credentials: never in a log line.
+_SECRET_HEADER = re.compile(r"authorization|token|secret|signature|credential|api-?key|cookie", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def request_secrets(request: web.Request) -> list[str]:
+    """The secret values a request carries: secret path parameters and credential headers."""
+    found = [value for name, value in request.match_info.items() if name in _SECRET_PARAMS and value]
+    found += [value for name, value in request.headers.items() if _SECRET_HEADER.search(name) and value.strip()]
+    # longest first, so a secret that contains another is replaced whole
+    return sorted(set(found), key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def loggable_path(request: web.Request) -> str:
+    """The request path with secret path parameters replaced (no query string: it can carry
+    personal data)."""
+    secrets = [v for name, v in request.match_info.items() if name in _SECRET_PARAMS and v]
+    return redact(request.path, secrets)
 
 
 class ApiError(Exception):
@@ -55,5 +84,7 @@ async def error_middleware(
             raise
         return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # the traceback's message can quote what the request carried: its secrets are cut out
+        details = redact(traceback.format_exc(), request_secrets(request))
+        log.error("unhandled error on %s %s\n%s", request.method, loggable_path(request), details.rstrip())
         return error_response(500, "internal_error", "an internal error occurred; it has been logged")
