@@ -8,9 +8,11 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
+from trackstream.admin import LagProbe
 from trackstream.settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 PRODUCER: web.AppKey[AIOKafkaProducer] = web.AppKey("producer", AIOKafkaProducer)
 DB: web.AppKey[AsyncConnectionPool] = web.AppKey("db", AsyncConnectionPool)
 PRODUCER_STARTED: web.AppKey[asyncio.Event] = web.AppKey("producer_started", asyncio.Event)
+LAG_PROBE: web.AppKey[LagProbe] = web.AppKey("lag_probe", LagProbe)

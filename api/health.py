@@ -1,5 +1,6 @@
 """``/healthz`` (the process answers), ``/readyz`` (Kafka, PostgreSQL and a worker are up) and
-``/metrics`` (Prometheus, with consumer lag measured from the broker at scrape time)."""
+``/metrics`` (Prometheus, with consumer lag measured from the broker, at most once per
+``TRACKSTREAM_LAG_REFRESH_SECONDS`` over clients the API keeps open)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import os
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
+from api.context import DB, LAG_PROBE, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import json_response
 from trackstream import metrics
-from trackstream.admin import consumer_lag
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    try:
-        lag = await asyncio.wait_for(consumer_lag(request.app[SETTINGS]), timeout=5)
-        for topic, value in lag.items():
-            metrics.CONSUMER_LAG.labels(topic).set(value)
-    except Exception as exc:
-        log.debug("consumer lag unavailable: %s", exc)
+    lag = await request.app[LAG_PROBE].lag()  # bounded: at most one broker round trip per interval
+    for topic, value in (lag or {}).items():
+        metrics.CONSUMER_LAG.labels(topic).set(value)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -13,8 +13,9 @@ from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
 from api import feeds, health, ingress, mappings, oauth, pollers, query
-from api.context import DB, PRODUCER, PRODUCER_STARTED, SETTINGS
+from api.context import DB, LAG_PROBE, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
+from trackstream.admin import LagProbe
 from trackstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,12 @@ async def _db(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
+async def _lag_probe(app: web.Application) -> AsyncIterator[None]:
+    app[LAG_PROBE] = probe = LagProbe(app[SETTINGS])
+    yield
+    await probe.close()
+
+
 async def openapi(request: web.Request) -> web.Response:
     text = resources.files("api").joinpath("openapi.yaml").read_text(encoding="utf-8")
     return web.Response(text=text, content_type="application/yaml")
@@ -68,7 +75,7 @@ async def openapi(request: web.Request) -> web.Response:
 def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes + 1)
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_kafka, _db])
+    app.cleanup_ctx.extend([_kafka, _db, _lag_probe])
     app.router.add_post("/v1/webhooks/{carrier}", ingress.webhook)
     app.router.add_get("/v1/webhooks/{carrier}", ingress.webhook_get, allow_head=False)  # no token: 401
     app.router.add_get("/v1/webhooks/{carrier}/{token}", ingress.webhook_get, allow_head=False)

@@ -74,6 +74,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     ),
     "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
     "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
+    "TRACKSTREAM_LAG_REFRESH_SECONDS": ("10", "/metrics measures consumer lag at most this often."),
 }
 
 
@@ -195,6 +196,7 @@ class Settings:
     stall_seconds: float
     worker_id: str
     mapping_refresh_seconds: float
+    lag_refresh_seconds: float = 10.0
     poll_accounts: str = ""
     poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -249,6 +251,7 @@ class Settings:
             stall_seconds=_positive(env, "TRACKSTREAM_STALL_SECONDS"),
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
             mapping_refresh_seconds=_positive(env, "TRACKSTREAM_MAPPING_REFRESH_SECONDS"),
+            lag_refresh_seconds=_positive(env, "TRACKSTREAM_LAG_REFRESH_SECONDS"),
             poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
             poll_in_worker=_str(env, "TRACKSTREAM_POLL_IN_WORKER") in ("1", "true", "yes"),
             secrets={**_configured_secrets(env, definitions),
