@@ -25,7 +25,7 @@ def decode_deadletter(payload: bytes) -> DeadLetter:
     return DeadLetter(
         carrier=d["carrier"], reason=d["reason"], error=d["error"], payload=body,
         received_at=parse_utc(d["received_at"]), topic=d["topic"], partition=d["partition"],
-        offset=d["offset"], headers=d.get("headers") or {},
+        offset=d["offset"], headers=d.get("headers") or {}, item=d.get("item"),
     )
 
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -27,6 +28,8 @@ from agents.mapping_overrides import OVERRIDE_LAYER, MappingOverrides, apply_ove
 from carriers.base import CodeMapping, ParseError
 from schemas.deadletter import DeadLetter
 from schemas.events import TrackingEvent, encode_event_messages, parse_utc
+from schemas.raw import EnvelopeError, is_packed
+from schemas.raw import items as raw_items
 from trackstream import metrics
 from trackstream.retry import retry_forever
 from trackstream.settings import Settings
@@ -89,27 +92,37 @@ def normalize_batch(
     """(topic, partition, offset, payload, headers) per message → grouped events and dead letters.
     ``overrides``: the operators' code mappings (``agents.mapping_overrides``), applied to every event."""
     out = NormalizedBatch()
-    for topic, partition, offset, payload, headers in messages:
+    for topic, partition, offset, value, record_headers in messages:
         carrier = carrier_of(topic)
-        out.raw_count[carrier] += 1
         try:
-            events = normalize_one(carrier, payload, headers, now)
-        except ParseError as exc:
+            items = raw_items(value, record_headers)
+        except EnvelopeError as exc:  # a damaged packed record: kept whole, with the reason
+            out.raw_count[carrier] += 1
             out.deadletters.append(DeadLetter(
-                carrier=carrier, reason=str(exc) or type(exc).__name__, error=exc.code, payload=payload,
-                received_at=now, topic=topic, partition=partition, offset=offset, headers=headers,
+                carrier=carrier, reason=str(exc), error="malformed_envelope", payload=value, received_at=now,
+                topic=topic, partition=partition, offset=offset, headers=record_headers,
             ))
             continue
-        except Exception as exc:
-            log.exception("adapter %s crashed on %s:%s:%s", carrier, topic, partition, offset)
-            out.deadletters.append(DeadLetter(
-                carrier=carrier, reason=f"internal error: {type(exc).__name__}: {exc}",
-                error="internal_error", payload=payload, received_at=now, topic=topic,
-                partition=partition, offset=offset, headers=headers,
-            ))
-            continue
-        for event in apply_overrides(events, overrides or {}):
-            out.by_partition[partition_for(event.key, partitions)].append(event)
+        packed = is_packed(value)
+        for index, item in enumerate(items):
+            payload, headers = item.payload, dict(item.headers)
+            out.raw_count[carrier] += 1
+
+            letter = partial(DeadLetter, carrier=carrier, payload=payload, received_at=now, topic=topic,
+                             partition=partition, offset=offset, headers=headers, item=index if packed else None)
+
+            try:
+                events = normalize_one(carrier, payload, headers, now)
+            except ParseError as exc:
+                out.deadletters.append(letter(reason=str(exc) or type(exc).__name__, error=exc.code))
+                continue
+            except Exception as exc:
+                log.exception("adapter %s crashed on %s:%s:%s", carrier, topic, partition, offset)
+                out.deadletters.append(letter(reason=f"internal error: {type(exc).__name__}: {exc}",
+                                              error="internal_error"))
+                continue
+            for event in apply_overrides(events, overrides or {}):
+                out.by_partition[partition_for(event.key, partitions)].append(event)
     return out
 
 

@@ -23,7 +23,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 import carriers
-from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
+from api.context import PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.sources import source_allowed
 from carriers._util import same_text
@@ -86,6 +86,18 @@ async def enqueue(request: web.Request, topic: str, value: bytes, headers: dict[
             producer.send_and_wait(topic, value, key=key, partition=partition, headers=kafka_headers),
             timeout=_SEND_TIMEOUT,
         )
+    except (KafkaError, TimeoutError) as exc:
+        raise ApiError(503, "broker_unavailable",
+                       f"the event store did not acknowledge the write ({type(exc).__name__}); retry") from exc
+
+
+async def enqueue_raw(request: web.Request, topic: str, payload: bytes, headers: dict[str, str]) -> None:
+    """Write one carrier payload to its raw topic through the packer (``api.packer``): returns once
+    the broker acknowledged the record holding it; 503 otherwise."""
+    if not request.app[PRODUCER_STARTED].is_set():
+        raise ApiError(503, "broker_unavailable", "the event store is not reachable; retry")
+    try:
+        await asyncio.wait_for(request.app[PACKER].put(topic, payload, headers), timeout=_SEND_TIMEOUT)
     except (KafkaError, TimeoutError) as exc:
         raise ApiError(503, "broker_unavailable",
                        f"the event store did not acknowledge the write ({type(exc).__name__}); retry") from exc
@@ -319,7 +331,7 @@ async def _store_push(request: web.Request, carrier: str, push: Presented, start
         check_query(push.payload)
     else:
         check_well_formed(push.payload, request.content_type)
-    await enqueue(request, names.raw_topic(carrier), push.payload, _headers(request, "webhook", carrier))
+    await enqueue_raw(request, names.raw_topic(carrier), push.payload, _headers(request, "webhook", carrier))
     metrics.INGRESS.labels("webhook", "accepted").inc()
     metrics.INGRESS_SECONDS.labels("webhook").observe(time.perf_counter() - started)
     ack = hook.ack
@@ -373,7 +385,7 @@ async def post_events(request: web.Request) -> web.Response:
         metrics.INGRESS.labels("events", "invalid").inc()
         raise ApiError(422, "invalid_events", f"{len(errors)} of {len(items)} events are invalid; "
                        "nothing was stored", items=errors)
-    await enqueue(request, names.raw_topic("native"), orjson.dumps(items), _headers(request, "api"))
+    await enqueue_raw(request, names.raw_topic("native"), orjson.dumps(items), _headers(request, "api"))
     metrics.INGRESS.labels("events", "accepted").inc()
     metrics.INGRESS_SECONDS.labels("events").observe(time.perf_counter() - started)
     return json_response({"status": "accepted", "accepted": len(items)}, status=202)

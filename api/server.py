@@ -13,8 +13,9 @@ from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
 from api import feeds, health, ingress, mappings, oauth, pollers, query
-from api.context import DB, LAG_PROBE, PRODUCER, PRODUCER_STARTED, SETTINGS
+from api.context import DB, LAG_PROBE, PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
+from api.packer import RawPacker
 from trackstream.admin import LagProbe
 from trackstream.settings import Settings
 
@@ -31,6 +32,11 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     )
     app[PRODUCER] = producer
     app[PRODUCER_STARTED] = asyncio.Event()
+
+    async def send(topic: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        await producer.send_and_wait(topic, value, headers=headers)
+
+    app[PACKER] = packer = RawPacker(send)
 
     async def connect() -> None:
         delay = 0.5
@@ -49,6 +55,8 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(packer.drain(), timeout=10)  # writes callers are still waiting for
     await producer.stop()
 
 

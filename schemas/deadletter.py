@@ -28,6 +28,14 @@ class DeadLetter:
     partition: int
     offset: int
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: the payload's place in a packed raw record (``schemas.raw``); None for a single record
+    item: int | None = None
+
+    @property
+    def source(self) -> str:
+        """``topic:partition:offset`` (``:item`` inside a packed record): unique per raw payload."""
+        base = f"{self.topic}:{self.partition}:{self.offset}"
+        return base if self.item is None else f"{base}:{self.item}"
 
     def to_dict(self) -> dict[str, Any]:
         try:
@@ -44,6 +52,7 @@ class DeadLetter:
             "topic": self.topic,
             "partition": self.partition,
             "offset": self.offset,
+            "item": self.item,
             "headers": dict(self.headers),
         }
 

@@ -173,7 +173,7 @@ class PostgresSink:
         await self.open()
         d = letter.to_dict()
         row = (
-            f"{letter.topic}:{letter.partition}:{letter.offset}", letter.carrier, letter.error,
+            letter.source, letter.carrier, letter.error,
             letter.reason, d["payload"], d["payload_b64"], _json(d["headers"]), letter.received_at,
         )
 

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from schemas.raw import RawItem
+from schemas.raw import items as raw_items
 from trackstream.settings import Settings
 from trackstream.stack.ephemeral import free_port, stack_env, world_traversable_tmpdir
 
@@ -47,3 +49,34 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60.0,
             last = exc
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+async def raw_payloads(settings: Settings, carrier: str, needle: bytes, timeout: float = 30.0) -> list[RawItem]:
+    """Every payload on ``carrier.<carrier>.raw`` that contains ``needle``, read from the broker as the
+    normalizer reads it: the items of packed records (``schemas.raw``), single records as they are."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from trackstream.topics import raw_topic
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        topic = raw_topic(carrier)
+        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[RawItem] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    headers = {k.lower(): v.decode("utf-8", "replace") for k, v in r.headers}
+                    found += [i for i in raw_items(r.value or b"", headers) if needle in i.payload]
+            positions = {tp: await consumer.position(tp) for tp in partitions}
+            if all(positions[tp] >= ends[tp] for tp in partitions):
+                return found
+        raise AssertionError(f"{carrier}: did not reach the end of the raw topic in {timeout}s")
+    finally:
+        await consumer.stop()

@@ -12,21 +12,18 @@ import base64
 import hashlib
 import hmac
 import random
-import time
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from yarl import URL
 
 from tests.conftest import System, samples_dir
 from tests.integration.test_bad_input import expect_error
 from tests.integration.test_pipeline import shipment
-from tests.support import eventually
-from trackstream.topics import raw_topic
+from tests.support import eventually, raw_payloads
 
 DPD_TOKEN = "test-dpd-push-token"
 OUTSIDE = {"X-Forwarded-For": "203.0.113.9"}  # documentation range: no traffic goes there
@@ -46,27 +43,8 @@ async def timeline(http: aiohttp.ClientSession, carrier: str, number: str, count
 
 
 async def raw_messages(system: System, carrier: str, needle: bytes, timeout: float = 30.0) -> list[bytes]:
-    """Every value on ``carrier.<carrier>.raw`` that contains ``needle``, read from the broker."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=system.settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        topic = raw_topic(carrier)
-        partitions = [TopicPartition(topic, p) for p in range(system.settings.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                found.extend(r.value for r in records if r.value is not None and needle in r.value)
-            positions = {tp: await consumer.position(tp) for tp in partitions}
-            if all(positions[tp] >= ends[tp] for tp in partitions):
-                return found
-        raise AssertionError(f"{carrier}: did not reach the end of the raw topic in {timeout}s")
-    finally:
-        await consumer.stop()
+    """Every payload on ``carrier.<carrier>.raw`` that contains ``needle``, read from the broker."""
+    return [item.payload for item in await raw_payloads(system.settings, carrier, needle, timeout)]
 
 
 # --- DPD: GET with the query, secret in the path ----------------------------------------------------

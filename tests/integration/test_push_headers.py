@@ -14,12 +14,10 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.conftest import System, samples_dir
 from tests.integration.test_pipeline import shipment
-from tests.support import eventually
-from trackstream.topics import raw_topic
+from tests.support import eventually, raw_payloads
 
 AUTH = base64.b64encode(b"test-myparcel-key").decode()
 
@@ -29,26 +27,6 @@ def _notification(barcode: str, shipment_id: int) -> bytes:
                          "webhook-shipment_status_change-notification-doc-example.json").read_bytes())
     body["data"]["hooks"][0].update({"barcode": barcode, "shipment_id": shipment_id, "status": 3})
     return orjson.dumps(body)
-
-
-async def _raw_records_with(system: System, needle: bytes) -> list[dict[str, bytes]]:
-    """Headers of every record of the MyParcel raw topic whose payload contains ``needle``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=system.settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        topic = raw_topic("myparcel")
-        parts = [TopicPartition(topic, p) for p in range(system.settings.partitions)]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        found: list[dict[str, bytes]] = []
-        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                found.extend({k.lower(): v for k, v in r.headers} for r in records if needle in (r.value or b""))
-        return found
-    finally:
-        await consumer.stop()
 
 
 async def test_myparcel_hook_header_filters_pushes_end_to_end(system: System, http: aiohttp.ClientSession) -> None:
@@ -76,9 +54,10 @@ async def test_myparcel_hook_header_filters_pushes_end_to_end(system: System, ht
     await asyncio.sleep(3)  # the label push went in first, through the same pipeline
     assert await shipment(http, "myparcel", label_only) is None
 
-    (record,) = await _raw_records_with(system, label_only.encode())
-    assert record["x-myparcel-hook"] == b"shipment_label_created"
-    assert record["x-myparcel-hookid"] == b"hook-label"
-    assert record["source"] == b"webhook"
+    (item,) = await raw_payloads(system.settings, "myparcel", label_only.encode())
+    record = item.headers
+    assert record["x-myparcel-hook"] == "shipment_label_created"
+    assert record["x-myparcel-hookid"] == "hook-label"
+    assert record["source"] == "webhook"
     assert "x-myparcel-authorization" not in record  # a credential never reaches the broker
     assert "x-unrelated" not in record
