@@ -101,6 +101,7 @@ async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
     accepted: list[dict[str, Any]] = []
     refused: Counter[int] = Counter()
     not_ready: list[tuple[float, dict[str, Any]]] = []
+    ready_at: list[float] = []
     kills: list[tuple[float, int]] = []
     try:
         async with aiohttp.ClientSession(base_url=base, timeout=aiohttp.ClientTimeout(total=15)) as http:
@@ -109,6 +110,8 @@ async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
                     async with http.get("/readyz") as resp:
                         if resp.status == 503:
                             not_ready.append((time.monotonic(), await resp.json()))
+                        else:
+                            ready_at.append(time.monotonic())
                         return resp.status == 200
                 except aiohttp.ClientError:
                     return False
@@ -182,12 +185,16 @@ async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
         assert len(kills) == 2 and len(accepted) >= 2000, (len(accepted), refused)
         print(f"\n{len(accepted)} events accepted over the two kills, {sum(refused.values())} requests refused "
               f"({dict(refused)})")
+        windows = []
         for killed_at, _ in kills:
-            seen = [body for at, body in not_ready if at > killed_at]
-            assert seen and any("worker-1" in p for p in seen[0]["problems"]), (killed_at, not_ready)
+            seen = [(at, body) for at, body in not_ready if at > killed_at]
+            assert seen and any("worker-1" in p for p in seen[0][1]["problems"]), (killed_at, not_ready)
+            back = min(at for at in ready_at if at > seen[0][0])
+            windows.append(f"{seen[0][0] - killed_at:.1f}s after the kill for {back - seen[0][0]:.1f}s")
         named = [p for _, body in not_ready for p in body["problems"] if p.startswith("worker-1: ")]
         assert any(p == "worker-1: down (killed by SIGKILL), restarting" for p in named), named
-        print(f"/readyz answered 503 {len(not_ready)} times; e.g. {not_ready[0][1]['problems']}")
+        print(f"/readyz answered 503 {len(not_ready)} times, from {' and from '.join(windows)}; "
+              f"e.g. {not_ready[0][1]['problems']}, then {not_ready[-1][1]['problems']}")
 
         restarts = re.findall(r"^worker-1 stopped \(killed by SIGKILL\); restarting it in (\d+)s$", up_output(),
                               flags=re.M)
@@ -205,6 +212,7 @@ async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
             if stored >= len(accepted):
                 break
             await asyncio.sleep(1)
+        print(f"all {stored} stored {time.monotonic() - kills[-1][0]:.0f}s after the second kill")
         ids = [r[0] for r in db_rows("SELECT event_id FROM tracking_events WHERE carrier = %s", carrier)]
         assert len(ids) == len(set(ids)) == len(accepted), (len(ids), len(set(ids)), len(accepted))
         assert set(ids) == {e["event_id"] for e in accepted}
