@@ -5,6 +5,7 @@ what is down meanwhile, and a piece that keeps dying stops the stack."""
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -180,6 +181,60 @@ def test_a_piece_that_keeps_dying_stops_the_stack(tmp_path: Path) -> None:
         assert [c.name for c in stack.children if c.alive()] == ["api", "worker-1"]
     finally:
         stack.stop()
+
+
+LEADER = """
+import os, time
+from prometheus_client import Gauge
+Gauge("leader", "1 while polling", multiprocess_mode="livesum").set(1)
+open(os.environ["READY_FILE"], "w").close()
+time.sleep(60)
+"""
+
+
+def live_leaders(metrics_dir: Path) -> float:
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+    return sum(s.value for m in registry.collect() if m.name == "leader" for s in m.samples)
+
+
+def test_a_dead_childs_live_gauges_are_not_counted_next_to_its_successors(tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    ready = tmp_path / "ready"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "READY_FILE": str(ready)}
+
+    def leader() -> ManagedProcess:
+        proc = ManagedProcess("worker-1", [sys.executable, "-c", LEADER], tmp_path / "worker-1.log", env=env)
+        proc.start()
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ready.unlink()
+        return proc
+
+    children = [leader()]
+
+    def restart(name: str) -> ManagedProcess:
+        children.append(leader())
+        return children[-1]
+
+    clock = FakeClock()
+    supervisor = Supervisor(children, restart, clock=clock, out=io.StringIO(), metrics_dir=metrics_dir)
+    try:
+        assert live_leaders(metrics_dir) == 1
+        children[0].kill()
+        supervisor.step()
+        assert live_leaders(metrics_dir) == 0
+        clock.now += 1
+        supervisor.step()
+        assert len(children) == 1 and children[0].alive()
+        assert live_leaders(metrics_dir) == 1  # the successor only
+    finally:
+        for proc in children:
+            proc.stop(timeout=5)
 
 
 def test_keep_running_ends_when_asked(tmp_path: Path) -> None:

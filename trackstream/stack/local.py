@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from prometheus_client import multiprocess
+
 from sinks.migrations import migrate
 from trackstream.admin import ensure_topics
 from trackstream.settings import Settings
@@ -77,8 +79,7 @@ class LocalStack:
         env["TRACKSTREAM_DATA_DIR"] = str(self.settings.data_dir)
         env["TRACKSTREAM_KAFKA_BOOTSTRAP"] = self.settings.kafka_bootstrap
         env["TRACKSTREAM_DATABASE_URL"] = self.settings.database_url
-        metrics_dir = self.settings.data_dir / "metrics"
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         env.update(extra or {})
         return env
 
@@ -102,9 +103,8 @@ class LocalStack:
         return proc
 
     def reset_metrics_dir(self) -> None:
-        metrics_dir = self.settings.data_dir / "metrics"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -120,6 +120,10 @@ class LocalStack:
     def status_path(self) -> Path:
         return self.settings.data_dir / STATUS_FILE
 
+    @property
+    def metrics_dir(self) -> Path:
+        return self.settings.data_dir / "metrics"
+
 
 def _alive_or_raise(proc: ManagedProcess) -> bool:
     if not proc.alive():
@@ -130,17 +134,23 @@ def _alive_or_raise(proc: ManagedProcess) -> bool:
 class Supervisor:
     """The thin loop around :class:`RestartPolicy`: one :meth:`step` looks at the children of
     ``trackstream up``, restarts the dead ones once their backoff has passed (``restart`` starts a
-    piece by name and adds it to ``children``) and keeps the status file up to date."""
+    piece by name and adds it to ``children``) and keeps the status file up to date.
+
+    ``metrics_dir``: the children's ``PROMETHEUS_MULTIPROC_DIR``. A dead child's "live" gauges
+    (``trackstream_poller_leader``) are removed there, or they would count alongside its
+    successor's until the stack stops."""
 
     def __init__(self, children: list[ManagedProcess], restart: Callable[[str], ManagedProcess],
                  policy: RestartPolicy | None = None, clock: Callable[[], float] = time.monotonic,
-                 status_path: Path | None = None, out: TextIO | None = None) -> None:
+                 status_path: Path | None = None, out: TextIO | None = None,
+                 metrics_dir: Path | None = None) -> None:
         self.children = children
         self.restart = restart
         self.policy = policy or RestartPolicy()
         self.clock = clock
         self.status_path = status_path
         self.out = out
+        self.metrics_dir = metrics_dir
         now = clock()
         self.started_at = {child.name: now for child in children}
         self.histories: dict[str, History] = {}
@@ -160,6 +170,8 @@ class Supervisor:
                 continue
             now = self.clock()
             self.children.remove(child)
+            if self.metrics_dir is not None and child.pid is not None:
+                multiprocess.mark_process_dead(child.pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
             name = child.name
             cause = death_cause(child.returncode, worker=name.startswith("worker-"))
             self.last_stop[name] = cause
@@ -230,7 +242,8 @@ def up(settings: Settings) -> int:
         def restart(name: str) -> ManagedProcess:
             return stack.start_api(wait=False) if name == "api" else stack.start_worker(name, fast)
 
-        supervisor = Supervisor(stack.children, restart, status_path=stack.status_path)
+        supervisor = Supervisor(stack.children, restart, status_path=stack.status_path,
+                                metrics_dir=stack.metrics_dir)
         if keep_running(supervisor, lambda: stopping) is not None:
             return 1
         return 0
