@@ -1,6 +1,7 @@
-"""``/healthz`` (the process answers), ``/readyz`` (Kafka, PostgreSQL and a worker are up) and
-``/metrics`` (Prometheus, with consumer lag measured from the broker, at most once per
-``TRACKSTREAM_LAG_REFRESH_SECONDS`` over clients the API keeps open)."""
+"""``/healthz`` (the process answers), ``/readyz`` (Kafka, PostgreSQL and a worker are up, and
+under ``trackstream up`` no piece of the stack is down) and ``/metrics`` (Prometheus, with consumer
+lag measured from the broker at most once per ``TRACKSTREAM_LAG_REFRESH_SECONDS``, over clients the
+API keeps open)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from api.context import DB, LAG_PROBE, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import json_response
 from trackstream import metrics
+from trackstream.stack.supervision import STATUS_FILE, read_status, stack_problems
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +35,31 @@ async def _check_kafka(request: web.Request) -> str | None:
         return f"kafka: {type(exc).__name__}"
 
 
-async def _check_db_and_worker(request: web.Request) -> list[str]:
+async def _check_db_and_workers(request: web.Request) -> list[str]:
     settings = request.app[SETTINGS]
     fresh = settings.worker_heartbeat_seconds * 3 + 5
+    # the supervisor of `trackstream up` (our parent) lists what is down; run alone, there is no file
+    pieces = read_status(settings.data_dir / STATUS_FILE, os.getppid())
     try:
         async with asyncio.timeout(3):
             async with request.app[DB].connection() as conn:
                 cur = await conn.execute(
-                    "SELECT count(*) FROM worker_heartbeats WHERE seen_at > now() - make_interval(secs => %s)",
+                    "SELECT worker_id, info->>'pid' FROM worker_heartbeats"
+                    " WHERE seen_at > now() - make_interval(secs => %s)",
                     (fresh,),
                 )
-                row = await cur.fetchone()
+                rows = await cur.fetchall()
     except Exception as exc:
-        return [f"postgresql: {type(exc).__name__}", "worker: unknown"]
-    if not row or row[0] == 0:
-        return [f"worker: no worker heartbeat in the last {fresh:.0f}s"]
-    return []
+        return [f"postgresql: {type(exc).__name__}", "worker: unknown", *stack_problems(pieces or {}, None)]
+    problems = [] if rows else [f"worker: no worker heartbeat in the last {fresh:.0f}s"]
+    if pieces:
+        pids = {str(worker): int(pid) for worker, pid in rows if isinstance(pid, str) and pid.isdigit()}
+        problems += stack_problems(pieces, pids)
+    return problems
 
 
 async def readyz(request: web.Request) -> web.Response:
-    kafka, rest = await asyncio.gather(_check_kafka(request), _check_db_and_worker(request))
+    kafka, rest = await asyncio.gather(_check_kafka(request), _check_db_and_workers(request))
     problems = ([kafka] if kafka else []) + rest
     if problems:
         return json_response({"status": "not_ready", "error": "not_ready", "message": "; ".join(problems),

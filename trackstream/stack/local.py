@@ -1,8 +1,10 @@
 """``trackstream up``: the whole system on one machine, no Docker.
 
 A real Kafka broker and a real PostgreSQL on 127.0.0.1 with their data in ``TRACKSTREAM_DATA_DIR``,
-the topics and migrations applied, then the Faust worker and the HTTP API as child processes.
-SIGINT/SIGTERM stop everything this command started, newest first, by PID.
+the topics and migrations applied, then the Faust workers and the HTTP API as child processes,
+supervised like an init system would (``trackstream/stack/supervision.py``): a worker or the API
+that dies is restarted with backoff, and only one that keeps dying stops the stack. SIGINT/SIGTERM
+stop everything this command started, newest first, by PID.
 """
 
 from __future__ import annotations
@@ -16,15 +18,27 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
-from agents.gap_guard import EXIT_SKIPPED_MESSAGES
+from prometheus_client import multiprocess
+
 from sinks.migrations import migrate
 from trackstream.admin import ensure_topics
 from trackstream.settings import Settings
 from trackstream.stack.kafka import KafkaBroker
 from trackstream.stack.postgres import PostgresServer
 from trackstream.stack.process import ManagedProcess, port_open, wait_for
+from trackstream.stack.supervision import (
+    STATUS_FILE,
+    GiveUp,
+    History,
+    PieceStatus,
+    RestartPolicy,
+    death_cause,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +79,7 @@ class LocalStack:
         env["TRACKSTREAM_DATA_DIR"] = str(self.settings.data_dir)
         env["TRACKSTREAM_KAFKA_BOOTSTRAP"] = self.settings.kafka_bootstrap
         env["TRACKSTREAM_DATABASE_URL"] = self.settings.database_url
-        metrics_dir = self.settings.data_dir / "metrics"
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         env.update(extra or {})
         return env
 
@@ -78,19 +91,20 @@ class LocalStack:
         self.children.append(proc)
         return proc
 
-    def start_api(self, extra: dict[str, str] | None = None) -> ManagedProcess:
+    def start_api(self, extra: dict[str, str] | None = None, wait: bool = True) -> ManagedProcess:
+        """``wait``: until it answers (the first start; a restart is watched by the supervisor)."""
         proc = ManagedProcess("api", [sys.executable, "-m", "trackstream.cli", "api"],
                               self.settings.data_dir / "logs" / "api.log", env=self.child_env(extra))
         proc.start()
         self.children.append(proc)
-        wait_for(lambda: _alive_or_raise(proc) and port_open(self.settings.http_host, self.settings.http_port),
-                 60, "the HTTP API")
+        if wait:
+            wait_for(lambda: _alive_or_raise(proc) and port_open(self.settings.http_host, self.settings.http_port),
+                     60, "the HTTP API")
         return proc
 
     def reset_metrics_dir(self) -> None:
-        metrics_dir = self.settings.data_dir / "metrics"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -100,6 +114,15 @@ class LocalStack:
             self.postgres.stop()
         if self.kafka:
             self.kafka.stop()
+        self.status_path.unlink(missing_ok=True)
+
+    @property
+    def status_path(self) -> Path:
+        return self.settings.data_dir / STATUS_FILE
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.settings.data_dir / "metrics"
 
 
 def _alive_or_raise(proc: ManagedProcess) -> bool:
@@ -108,20 +131,89 @@ def _alive_or_raise(proc: ManagedProcess) -> bool:
     return True
 
 
-def supervise(children: list[ManagedProcess],
-              restart_worker: Callable[[str], ManagedProcess]) -> ManagedProcess | None:
-    """One look at the children of ``trackstream up``: a worker that stopped rather than commit
-    past messages its consumer skipped (exit 75, ``agents/gap_guard.py``) is restarted, and its
-    successor resumes from the committed offset; any other child that exited is returned."""
-    for child in list(children):
-        if child.alive():
-            continue
-        if child.name.startswith("worker-") and child.returncode == EXIT_SKIPPED_MESSAGES:
-            print(f"{child.name} stopped to avoid skipping messages; restarting it", file=sys.stderr, flush=True)
-            children.remove(child)
-            restart_worker(child.name)  # adds the new process to ``children``
-            continue
-        return child
+class Supervisor:
+    """The thin loop around :class:`RestartPolicy`: one :meth:`step` looks at the children of
+    ``trackstream up``, restarts the dead ones once their backoff has passed (``restart`` starts a
+    piece by name and adds it to ``children``) and keeps the status file up to date.
+
+    ``metrics_dir``: the children's ``PROMETHEUS_MULTIPROC_DIR``. A dead child's "live" gauges
+    (``trackstream_poller_leader``) are removed there, or they would count alongside its
+    successor's until the stack stops."""
+
+    def __init__(self, children: list[ManagedProcess], restart: Callable[[str], ManagedProcess],
+                 policy: RestartPolicy | None = None, clock: Callable[[], float] = time.monotonic,
+                 status_path: Path | None = None, out: TextIO | None = None,
+                 metrics_dir: Path | None = None) -> None:
+        self.children = children
+        self.restart = restart
+        self.policy = policy or RestartPolicy()
+        self.clock = clock
+        self.status_path = status_path
+        self.out = out
+        self.metrics_dir = metrics_dir
+        now = clock()
+        self.started_at = {child.name: now for child in children}
+        self.histories: dict[str, History] = {}
+        self.restarts: dict[str, int] = {}
+        self.last_stop: dict[str, str] = {}
+        self.pending: dict[str, float] = {}  # name -> clock time of its restart
+        self.write_status()
+
+    def _say(self, line: str) -> None:
+        print(line, file=self.out or sys.stderr, flush=True)
+
+    def step(self) -> ManagedProcess | None:
+        """Returns the child that keeps dying (the stack must stop), otherwise None."""
+        changed = False
+        for child in list(self.children):
+            if child.alive():
+                continue
+            now = self.clock()
+            self.children.remove(child)
+            if self.metrics_dir is not None and child.pid is not None:
+                multiprocess.mark_process_dead(child.pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
+            name = child.name
+            cause = death_cause(child.returncode, worker=name.startswith("worker-"))
+            self.last_stop[name] = cause
+            history, decision = self.policy.on_death(self.histories.get(name, History()),
+                                                     self.started_at.get(name, now), now)
+            self.histories[name] = history
+            if isinstance(decision, GiveUp):
+                self._say(f"{name} stopped {decision.deaths} times within {decision.within:.0f}s "
+                          f"(last: {cause}); stopping. Last lines:\n{child.tail()}")
+                return child
+            self._say(f"{name} stopped ({cause}); restarting it in {decision.after:g}s")
+            self.pending[name] = now + decision.after
+            changed = True
+        for name, at in list(self.pending.items()):
+            if self.clock() >= at:
+                del self.pending[name]
+                self.restart(name)
+                self.started_at[name] = self.clock()
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                changed = True
+        if changed:
+            self.write_status()
+        return None
+
+    def write_status(self) -> None:
+        if self.status_path is None:
+            return
+        pieces = [PieceStatus(c.name, c.pid, self.restarts.get(c.name, 0), self.last_stop.get(c.name))
+                  for c in self.children]
+        pieces += [PieceStatus(name, None, self.restarts.get(name, 0), self.last_stop.get(name))
+                   for name in self.pending]
+        write_status(self.status_path, os.getpid(), pieces)
+
+
+def keep_running(supervisor: Supervisor, stopping: Callable[[], bool],
+                 interval: float = 0.5) -> ManagedProcess | None:
+    """Supervise until ``stopping()``; the child that kept dying, if that is why it ended."""
+    while not stopping():
+        given_up = supervisor.step()
+        if given_up is not None:
+            return given_up
+        time.sleep(interval)
     return None
 
 
@@ -146,13 +238,14 @@ def up(settings: Settings) -> int:
         print(f"trackstream is up: API http://{settings.http_host}:{settings.http_port} "
               f"(Kafka {settings.kafka_bootstrap}, data in {settings.data_dir}). Ctrl-C stops it.",
               flush=True)
-        while not stopping:
-            exited = supervise(stack.children, lambda name: stack.start_worker(name, fast))
-            if exited is not None:
-                print(f"{exited.name} exited unexpectedly; stopping. Last lines:\n{exited.tail()}",
-                      file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+
+        def restart(name: str) -> ManagedProcess:
+            return stack.start_api(wait=False) if name == "api" else stack.start_worker(name, fast)
+
+        supervisor = Supervisor(stack.children, restart, status_path=stack.status_path,
+                                metrics_dir=stack.metrics_dir)
+        if keep_running(supervisor, lambda: stopping) is not None:
+            return 1
         return 0
     except (RuntimeError, TimeoutError) as exc:
         print(f"trackstream up: {exc}", file=sys.stderr)
