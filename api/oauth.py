@@ -3,7 +3,8 @@
 UPS Track Alert v2 does not sign its pushes: UPS first fetches an access token from *our* token URL
 with the client id and secret registered in the UPS developer portal (``client_secret_basic``), then
 sends ``Authorization: Bearer <token>`` and ``x-api-key: <client id>`` with every event
-(UPS-API/api-documentation, ``UPSTrackAlert.yaml``: ``clientOauth2``, ``x-api-key``). ``POST /v1/oauth/token`` issues those tokens.
+(UPS-API/api-documentation, ``UPSTrackAlert.yaml``: ``clientOauth2``, ``x-api-key``).
+``POST /v1/oauth/token`` issues those tokens.
 
 Tokens are stateless, so every API replica accepts every other's: ``ts1.<claims>.<signature>``
 where claims are base64url JSON ``{"sub": client id, "carrier": ..., "exp": epoch seconds}`` and
