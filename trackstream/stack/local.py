@@ -1,7 +1,8 @@
 """``trackstream up``: the whole system on one machine, no Docker.
 
-A real Kafka broker and a real PostgreSQL on 127.0.0.1 with their data in ``TRACKSTREAM_DATA_DIR``,
-the topics and migrations applied, then the Faust worker and the HTTP API as child processes.
+A real Kafka broker and a real PostgreSQL on 127.0.0.1 with their data in ``TRACKSTREAM_DATA_DIR``
+(as root, PostgreSQL's cluster lives outside it, linked from it: ``trackstream.stack.postgres``), the
+topics and migrations applied, then the Faust worker and the HTTP API as child processes.
 SIGINT/SIGTERM stop everything this command started, newest first, by PID.
 """
 
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from agents.gap_guard import EXIT_SKIPPED_MESSAGES
@@ -33,6 +35,11 @@ def _port_of(hostport: str) -> int:
     return int(hostport.rsplit(":", 1)[1])
 
 
+def postgres_dir(data_dir: Path) -> Path:
+    """PostgreSQL's part of a data folder: its logs, and its cluster or a link to it."""
+    return data_dir / "postgres"
+
+
 @dataclass
 class LocalStack:
     settings: Settings
@@ -48,7 +55,7 @@ class LocalStack:
                                  partitions=self.settings.partitions)
         log.info("starting Kafka on %s", self.kafka.bootstrap)
         self.kafka.start()
-        self.postgres = PostgresServer(data / "postgres", url.port or 5432,
+        self.postgres = PostgresServer(postgres_dir(data), url.port or 5432,
                                        user=url.username or "trackstream",
                                        database=(url.path or "/trackstream").lstrip("/") or "trackstream")
         log.info("starting PostgreSQL on port %s", self.postgres.port)
