@@ -217,4 +217,3 @@ class PostgresServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(timeout=30)
-
