@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -117,7 +117,7 @@ async def _aiokafka_round_trip(settings: Settings, count: int = 100_000, topic: 
 
 def run_bench(settings: Settings, events: int, shipments: int, external: bool,
               mix: tuple[float, float] = (0.3, 0.3), workers: int = 1) -> int:
-    from trackstream.stack.ephemeral import stack_env, world_traversable_tmpdir
+    from trackstream.stack.ephemeral import remove_stack_data, stack_env
     from trackstream.stack.local import LocalStack
 
     print(f"building workload: {events} events over {shipments} shipments ...", flush=True)
@@ -128,7 +128,7 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
     data_dir: Path | None = None
     pids: list[int | None] = []
     if not external:
-        data_dir = world_traversable_tmpdir("trackstream-bench-")
+        data_dir = Path(tempfile.mkdtemp(prefix="trackstream-bench-"))
         env = stack_env(data_dir)
         env["TRACKSTREAM_PARTITIONS"] = str(settings.partitions)
         env["TRACKSTREAM_LOG_LEVEL"] = "warning"
@@ -198,13 +198,12 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         if stack is not None:
             stack.stop()
         if data_dir is not None:
-            print(data_dir) if os.environ.get("TRACKSTREAM_KEEP_BENCH") else shutil.rmtree(data_dir, ignore_errors=True)
+            print(data_dir) if os.environ.get("TRACKSTREAM_KEEP_BENCH") else remove_stack_data(data_dir)
 
 
 def _faust_ceiling(settings: Settings, topic: str, count: int) -> float | None:
     """Messages/s of a Faust agent that only counts (``bench.faust_ceiling``), on ``topic``."""
     import subprocess
-    import tempfile
 
     with tempfile.TemporaryDirectory(prefix="faust-ceiling-") as datadir:
         try:

@@ -7,7 +7,7 @@ Tests that need them take the ``system`` fixture; pure tests take nothing and st
 from __future__ import annotations
 
 import os
-import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.fakes.carrier_api import FakeCarrierApi
-from tests.support import settings_from, stack_env, with_test_carriers, world_traversable_tmpdir
+from tests.support import remove_stack_data, settings_from, stack_env, with_test_carriers
 from trackstream.settings import Settings
 from trackstream.stack.local import LocalStack
 from trackstream.stack.process import ManagedProcess, wait_for
@@ -68,7 +68,7 @@ WORKER_POLLED_CUSTOMER = "polled-by-worker"
 
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
-    data_dir = world_traversable_tmpdir("trackstream-test-")
+    data_dir = Path(tempfile.mkdtemp(prefix="trackstream-test-"))  # 0700, like any home folder
     carrier_api = FakeCarrierApi().start()
     accounts = data_dir / "poll-accounts.yaml"
     accounts.write_bytes(orjson.dumps({"accounts": [
@@ -95,7 +95,7 @@ def system() -> Iterator[System]:
         stack.stop()
         carrier_api.stop()
         if os.environ.get("TRACKSTREAM_KEEP_TEST_DATA") != "1":
-            shutil.rmtree(data_dir, ignore_errors=True)
+            remove_stack_data(data_dir)
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from typing import Any
 from schemas.raw import RawItem
 from schemas.raw import items as raw_items
 from trackstream.settings import Settings
-from trackstream.stack.ephemeral import free_port, stack_env, world_traversable_tmpdir
+from trackstream.stack.ephemeral import free_port, remove_stack_data, stack_env
 
-__all__ = ["eventually", "free_port", "settings_from", "stack_env", "with_test_carriers", "world_traversable_tmpdir"]
+__all__ = ["eventually", "free_port", "remove_stack_data", "settings_from", "stack_env", "with_test_carriers"]
 
 #: Carriers defined by a file only (no Python module), loaded by the test system's worker and API.
 TEST_CARRIERS = Path(__file__).resolve().parent / "fixtures" / "carriers"

@@ -24,7 +24,10 @@ class SettingsError(ValueError):
 
 #: name -> (default, description). The README's configuration table is generated from this.
 DOCUMENTED: dict[str, tuple[str, str]] = {
-    "TRACKSTREAM_DATA_DIR": (".trackstream", "Local data: Kafka log, PostgreSQL cluster, RocksDB tables."),
+    "TRACKSTREAM_DATA_DIR": (
+        ".trackstream",
+        "Local data: Kafka log, PostgreSQL cluster (as root: under /var/lib/trackstream), RocksDB tables.",
+    ),
     "TRACKSTREAM_KAFKA_BOOTSTRAP": ("127.0.0.1:9092", "Kafka bootstrap servers (host:port[,host:port])."),
     "TRACKSTREAM_DATABASE_URL": (
         "postgresql://trackstream@127.0.0.1:5433/trackstream", "PostgreSQL connection URL."

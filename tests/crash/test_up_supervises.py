@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 import psycopg
 
-from trackstream.stack.ephemeral import stack_env, world_traversable_tmpdir
+from trackstream.stack.ephemeral import remove_stack_data, stack_env
 from trackstream.stack.process import port_open
 
 STATUSES = ["pre_transit", "in_transit", "out_for_delivery", "failed_attempt", "out_for_delivery", "delivered"]
@@ -76,7 +76,7 @@ def event(carrier: str, k: int) -> dict[str, Any]:
 
 
 async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
-    data_dir = world_traversable_tmpdir("trackstream-up-")
+    data_dir = Path(tempfile.mkdtemp(prefix="trackstream-up-"))  # 0700, like any home folder
     settings = stack_env(data_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKSTREAM_", "PYTEST", "PROMETHEUS"))}
     env.update(settings)
@@ -229,7 +229,7 @@ async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
         text = up_output()
         status_left = status_file.exists()
         if os.environ.get("TRACKSTREAM_KEEP_TEST_DATA") != "1":
-            shutil.rmtree(data_dir, ignore_errors=True)
+            remove_stack_data(data_dir)
             output.unlink(missing_ok=True)
     assert code == 0, text[-4000:]
     assert text.rstrip().endswith("trackstream stopped.") and "Traceback" not in text, text[-4000:]

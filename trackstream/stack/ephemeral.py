@@ -1,13 +1,15 @@
-"""Throw-away stacks (tests, the benchmark): free ports on 127.0.0.1 and a data folder the
-postgres user can enter when trackstream runs as root."""
+"""Throw-away stacks (tests, the benchmark): free ports on 127.0.0.1, and the removal of all their
+data when they are done."""
 
 from __future__ import annotations
 
-import os
 import random
+import shutil
 import socket
-import tempfile
 from pathlib import Path
+
+from trackstream.stack.local import postgres_dir
+from trackstream.stack.postgres import remove_cluster
 
 
 def _ephemeral_low(default: int = 32768) -> int:
@@ -41,11 +43,11 @@ def free_port(pair: bool = False) -> int:
     raise RuntimeError("no free port" + (" pair" if pair else ""))
 
 
-def world_traversable_tmpdir(prefix: str) -> Path:
-    """PostgreSQL runs as the postgres user when trackstream runs as root: a 0755 folder in /tmp."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TRACKSTREAM_TEST_TMP", "/tmp")))
-    path.chmod(0o755)
-    return path
+def remove_stack_data(data_dir: Path) -> None:
+    """Delete a stopped stack's data folder and, when trackstream runs as root, the PostgreSQL
+    cluster it keeps outside it (``trackstream.stack.postgres``), so nothing is left behind."""
+    remove_cluster(postgres_dir(data_dir))
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def stack_env(data_dir: Path) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """``trackstream up``: the whole system on one machine, no Docker.
 
-A real Kafka broker and a real PostgreSQL on 127.0.0.1 with their data in ``TRACKSTREAM_DATA_DIR``,
-the topics and migrations applied, then the Faust workers and the HTTP API as child processes,
+A real Kafka broker and a real PostgreSQL on 127.0.0.1 with their data in ``TRACKSTREAM_DATA_DIR``
+(as root, PostgreSQL's cluster lives outside it, linked from it: ``trackstream.stack.postgres``), the
+topics and migrations applied, then the Faust workers and the HTTP API as child processes,
 supervised like an init system would (``trackstream/stack/supervision.py``): a worker or the API
 that dies is restarted with backoff, and only one that keeps dying stops the stack. SIGINT/SIGTERM
 stop everything this command started, newest first, by PID.
@@ -47,6 +48,11 @@ def _port_of(hostport: str) -> int:
     return int(hostport.rsplit(":", 1)[1])
 
 
+def postgres_dir(data_dir: Path) -> Path:
+    """PostgreSQL's part of a data folder: its logs, and its cluster or a link to it."""
+    return data_dir / "postgres"
+
+
 @dataclass
 class LocalStack:
     settings: Settings
@@ -62,7 +68,7 @@ class LocalStack:
                                  partitions=self.settings.partitions)
         log.info("starting Kafka on %s", self.kafka.bootstrap)
         self.kafka.start()
-        self.postgres = PostgresServer(data / "postgres", url.port or 5432,
+        self.postgres = PostgresServer(postgres_dir(data), url.port or 5432,
                                        user=url.username or "trackstream",
                                        database=(url.path or "/trackstream").lstrip("/") or "trackstream")
         log.info("starting PostgreSQL on port %s", self.postgres.port)
