@@ -20,15 +20,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from schemas.raw import ITEM_OVERHEAD, MAGIC, RawItem, encoded_headers, pack
+from schemas.raw import ENVELOPE_HEADER, ENVELOPE_VERSION, MAGIC, PACK_BYTES, RawItem, item_size, pack
 
 log = logging.getLogger(__name__)
 
 #: (topic, value, kafka headers) → acknowledged by the broker, or raises.
 Send = Callable[[str, bytes, list[tuple[str, bytes]]], Awaitable[None]]
-
-ENVELOPE_HEADER = "envelope"
-ENVELOPE_VERSION = b"pack/1"
 
 
 @dataclass(slots=True)
@@ -45,7 +42,7 @@ class _Topic:
 
 
 class RawPacker:
-    def __init__(self, send: Send, *, max_items: int = 100, max_bytes: int = 256 * 1024,
+    def __init__(self, send: Send, *, max_items: int = 100, max_bytes: int = PACK_BYTES,
                  max_in_flight: int = 2) -> None:
         if max_items < 1 or max_bytes < 1 or max_in_flight < 1:
             raise ValueError("max_items, max_bytes and max_in_flight must be positive")
@@ -62,8 +59,7 @@ class RawPacker:
         """Write ``payload`` to ``topic``; returns once the broker acknowledged the record holding
         it (the number of payloads that record held), raises what the write raised."""
         item = RawItem(payload, dict(headers))
-        pending = _Pending(item, ITEM_OVERHEAD + len(encoded_headers(item.headers)) + len(payload),
-                           asyncio.get_running_loop().create_future())
+        pending = _Pending(item, item_size(item), asyncio.get_running_loop().create_future())
         state = self._topics.setdefault(topic, _Topic())
         state.waiting.append(pending)
         self._maybe_write(topic, state)

@@ -40,6 +40,8 @@ from pollers.ratelimit import TokenBucket
 from pollers.schedule import Throttle, next_poll
 from pollers.store import PollRecord, PollStore
 from schemas.events import format_utc
+from schemas.raw import ENVELOPE_HEADER, ENVELOPE_VERSION, PACK_BYTES, RawItem, pack
+from schemas.raw import groups as raw_groups
 from trackstream import metrics
 from trackstream.topics import raw_topic
 
@@ -111,6 +113,10 @@ def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None],
 
 def chunks(items: Sequence[Target], size: int) -> list[Sequence[Target]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _kafka_headers(headers: Mapping[str, str]) -> list[tuple[str, bytes]]:
+    return [(k, v.encode()) for k, v in headers.items()]
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
@@ -302,9 +308,15 @@ class AccountPoller:
 
     async def _publish(self, responses: Sequence[Fetched], now: datetime) -> bool:
         topic = raw_topic(self.carrier)
+        # one packed record per run that fits (schemas.raw): Faust handles one message per batch of
+        # answers; an answer too large to share a record travels alone, as a single record
+        runs = raw_groups([RawItem(r.payload, self._headers(r, now)) for r in responses], max_bytes=PACK_BYTES)
         try:
             await asyncio.gather(*(
-                self.producer.send_and_wait(topic, r.payload, headers=self._headers(r, now)) for r in responses
+                self.producer.send_and_wait(topic, run[0].payload, headers=_kafka_headers(run[0].headers))
+                if len(run) == 1 else
+                self.producer.send_and_wait(topic, pack(run), headers=[(ENVELOPE_HEADER, ENVELOPE_VERSION)])
+                for run in runs
             ))
             return True
         except MessageSizeTooLargeError:
@@ -315,10 +327,10 @@ class AccountPoller:
             await _wait(self.stopping, 2.0)
             return False
 
-    def _headers(self, fetched: Fetched, now: datetime) -> list[tuple[str, bytes]]:
+    def _headers(self, fetched: Fetched, now: datetime) -> dict[str, str]:
         headers = {**fetched.headers, "content-type": fetched.content_type, "received-at": format_utc(now),
                    "source": "poll", "poll-account": self.account.name}
-        return [(k.lower(), v.encode()) for k, v in headers.items()]
+        return {k.lower(): v for k, v in headers.items()}
 
     async def _delta(self, client: CarrierClient) -> None:
         now = datetime.now(UTC)

@@ -30,6 +30,11 @@ MAGIC = b"\x00trackstream-pack\x01"
 _U32 = struct.Struct(">I")
 #: Bytes an item adds to a packed record besides its payload and headers JSON.
 ITEM_OVERHEAD = 2 * _U32.size
+#: The Kafka record header a packed record also carries (for tools that look at headers only).
+ENVELOPE_HEADER = "envelope"
+ENVELOPE_VERSION = b"pack/1"
+#: Sources pack at most this many bytes into one record (well under the broker's 1 MB default).
+PACK_BYTES = 256 * 1024
 
 
 class EnvelopeError(ValueError):
@@ -60,8 +65,29 @@ def pack(items: Sequence[RawItem]) -> bytes:
 
 
 def packed_size(items: Sequence[RawItem]) -> int:
-    return len(MAGIC) + _U32.size + sum(
-        ITEM_OVERHEAD + len(encoded_headers(i.headers)) + len(i.payload) for i in items)
+    return len(MAGIC) + _U32.size + sum(item_size(i) for i in items)
+
+
+def item_size(item: RawItem) -> int:
+    """Bytes ``item`` adds to a packed record."""
+    return ITEM_OVERHEAD + len(encoded_headers(item.headers)) + len(item.payload)
+
+
+def groups(batch: Sequence[RawItem], *, max_bytes: int, max_items: int = 1000) -> list[list[RawItem]]:
+    """``batch`` in order, cut into runs that each fit one packed record of at most ``max_bytes``
+    (and ``max_items``); an item too large for any record is a run of its own (sent as a single
+    record, so the broker's own size check speaks for it)."""
+    out: list[list[RawItem]] = []
+    size = 0
+    for item in batch:
+        grow = item_size(item)
+        if out and len(out[-1]) < max_items and size + grow <= max_bytes:
+            out[-1].append(item)
+            size += grow
+        else:
+            out.append([item])
+            size = len(MAGIC) + _U32.size + grow
+    return out
 
 
 def unpack(value: bytes) -> list[RawItem]:

@@ -83,28 +83,40 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"trackstream normalize: {exc}", file=sys.stderr)
         return 2
-    try:
-        events = parser(payload, headers, datetime.now(UTC))
-    except ParseError as exc:
+    from schemas.raw import EnvelopeError, is_packed, unpack
+
+    try:  # a packed raw record (as read from a raw topic): each payload with its own headers
+        inputs = ([(f"{args.file} item {i}", it.payload, {**it.headers, **headers})
+                   for i, it in enumerate(unpack(payload))] if is_packed(payload) else [(args.file, payload, headers)])
+    except EnvelopeError as exc:
         print(f"trackstream normalize: {args.file}: {exc}", file=sys.stderr)
-        for use in carriers.headers_of(args.carrier):
-            if use.required and use.name.lower() not in headers:
-                named = use.name.lower() == TRACKING_NUMBER_HEADER
-                how = "--tracking-number N" if named else f"--header {use.name}=..."
-                print(f"trackstream normalize: {args.carrier} needs {use.name} ({use.meaning}): pass {how}",
-                      file=sys.stderr)
         return 1
+    failed = False
     out = sys.stdout.buffer
-    try:
-        for event in events:
-            line = event.to_dict()
-            line["occurred_at"] = format_utc_seconds(event.occurred_at)
-            line["received_at"] = format_utc_seconds(event.received_at)
-            out.write(orjson.dumps(line) + b"\n")
-        out.flush()
-    except BrokenPipeError:  # the reader (head, less) went away: not an error
-        sys.stderr.close()
-    return 0
+    for label, body, item_headers in inputs:
+        try:
+            events = parser(body, item_headers, datetime.now(UTC))
+        except ParseError as exc:
+            failed = True
+            print(f"trackstream normalize: {label}: {exc}", file=sys.stderr)
+            for use in carriers.headers_of(args.carrier):
+                if use.required and use.name.lower() not in item_headers:
+                    named = use.name.lower() == TRACKING_NUMBER_HEADER
+                    how = "--tracking-number N" if named else f"--header {use.name}=..."
+                    print(f"trackstream normalize: {args.carrier} needs {use.name} ({use.meaning}): pass {how}",
+                          file=sys.stderr)
+            continue
+        try:
+            for event in events:
+                line = event.to_dict()
+                line["occurred_at"] = format_utc_seconds(event.occurred_at)
+                line["received_at"] = format_utc_seconds(event.received_at)
+                out.write(orjson.dumps(line) + b"\n")
+            out.flush()
+        except BrokenPipeError:  # the reader (head, less) went away: not an error
+            sys.stderr.close()
+            return 0
+    return 1 if failed else 0
 
 
 def worker_logging(level: str) -> dict[str, object]:

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from api.packer import ENVELOPE_HEADER, RawPacker
-from schemas.raw import unpack
+from api.packer import RawPacker
+from schemas.raw import ENVELOPE_HEADER, unpack
 
 
 class Broker:

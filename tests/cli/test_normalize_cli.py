@@ -116,3 +116,23 @@ def test_help_says_which_carriers_need_which_headers() -> None:
     dpd = [line for line in helptext.splitlines() if line.strip().startswith("dpd_nl")]
     assert dpd and "X-Trackstream-Tracking-Number (required" in dpd[0]
     assert any(line.strip().startswith("myparcel") and "X-MyParcel-Hook (" in line for line in helptext.splitlines())
+
+
+def test_a_packed_raw_record_is_read_item_by_item_with_each_items_headers(tmp_path: Path) -> None:
+    from schemas.raw import RawItem, pack
+
+    body = (samples_dir() / "myparcel" / "webhook-shipment_status_change-notification-doc-example.json").read_bytes()
+    record = tmp_path / "record.bin"
+    record.write_bytes(pack([
+        RawItem(body, {"x-myparcel-hook": "shipment_status_change", "x-myparcel-hookid": "hk-1"}),
+        RawItem(body, {"x-myparcel-hook": "shipment_label_created"}),  # not a tracking hook: no events
+        RawItem(b"{not json", {}),
+    ]))
+    result = run("normalize", "myparcel", str(record))
+    assert result.returncode == 1  # one item could not be read
+    (event,) = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert event["attributes"]["hook_id"] == "hk-1"
+    assert b"record.bin item 2:" in result.stderr and b"item 0" not in result.stderr
+    record.write_bytes(pack([RawItem(body, {})])[:-3])
+    truncated = run("normalize", "myparcel", str(record))
+    assert truncated.returncode == 1 and b"truncated packed record" in truncated.stderr

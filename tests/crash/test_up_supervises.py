@@ -202,7 +202,12 @@ async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
         now = pieces()
         assert now["worker-1"]["restarts"] == 2 and now["worker-1"]["state"] == "up"
         assert now["worker-1"]["pid"] == worker_pid(up.pid, "worker-1")
-        assert now["worker-2"]["restarts"] == 0 and now["api"]["restarts"] == 0
+        assert now["api"]["restarts"] == 0
+        # the other worker may stop once on the gap guard (upstream Faust skips offsets around a
+        # rebalance; agents/gap_guard.py): that is a restart by design, and nothing is lost below
+        guarded = re.findall(r"^worker-2 stopped \(exit status 75: it stopped to avoid skipping messages\)",
+                             up_output(), flags=re.M)
+        assert now["worker-2"]["restarts"] == len(guarded), up_output()[-4000:]
 
         deadline = time.monotonic() + 300
         stored = 0

@@ -56,3 +56,15 @@ def test_single_records_are_one_item_with_the_record_headers() -> None:
     assert item.payload == b'{"a": 1}' and item.headers == {"source": "poll"}
     assert not is_packed(b"<xml/>") and not is_packed(b"")
     assert [i.payload for i in items(pack([RawItem(b"1", {}), RawItem(b"2", {})]), {"ignored": "x"})] == [b"1", b"2"]
+
+
+def test_groups_fit_the_byte_bound_keep_order_and_leave_a_big_item_alone() -> None:
+    from schemas.raw import groups
+
+    batch = [RawItem(bytes([65 + i]) * 100, {"n": str(i)}) for i in range(7)]
+    batch.insert(3, RawItem(b"z" * 5000, {}))
+    runs = groups(batch, max_bytes=400)
+    assert [i for run in runs for i in run] == batch  # nothing lost, nothing reordered
+    assert all(packed_size(run) <= 400 for run in runs if len(run) > 1)
+    assert [len(run) for run in runs] == [3, 1, 3, 1]  # 3 x ~125 bytes fit 400; the 5,000-byte one alone
+    assert [len(run) for run in groups(batch, max_bytes=10_000, max_items=2)] == [2, 2, 2, 2]
