@@ -62,7 +62,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     load_mapping_file,
     localize,
@@ -405,11 +404,6 @@ def _xml(payload: bytes, received_at: datetime) -> list[TrackingEvent]:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one DHL Express MyDHL / XML-PI / Unified tracking response. See the module docstring."""
-    try:
-        if isinstance(payload, bytes | bytearray | memoryview) and bytes(payload).lstrip(_LEADING)[:1] == b"<":
-            return _xml(bytes(payload), received_at)
-        return _json(load_json(payload), received_at)
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed DHL Express payload: {type(exc).__name__}: {exc}") from exc
+    if isinstance(payload, bytes | bytearray | memoryview) and bytes(payload).lstrip(_LEADING)[:1] == b"<":
+        return _xml(bytes(payload), received_at)
+    return _json(load_json(payload), received_at)

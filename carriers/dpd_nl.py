@@ -307,17 +307,12 @@ def ack_response(payload: bytes = b"") -> bytes:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one DPD NL payload (SOAP tracking response or push query). See the module docstring."""
-    try:
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
-        data = bytes(payload)
-        stripped = data.removeprefix(_BOM).strip()
-        if not stripped:
-            raise PayloadError("empty payload")
-        if stripped.startswith(b"<"):
-            return _poll(load_xml(stripped), headers, received_at)
-        return _push(data, received_at)
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed DPD NL payload: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
+    data = bytes(payload)
+    stripped = data.removeprefix(_BOM).strip()
+    if not stripped:
+        raise PayloadError("empty payload")
+    if stripped.startswith(b"<"):
+        return _poll(load_xml(stripped), headers, received_at)
+    return _push(data, received_at)

@@ -65,7 +65,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     SignatureError,
     load_mapping_file,
@@ -415,18 +414,13 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one MyParcel payload (webhook or /tracktraces). See the module docstring."""
-    try:
-        body = obj(load_json(payload), "payload")
-        data = body.get("data")
-        if isinstance(data, dict) and "hooks" in data:
-            return _webhook(data, headers, received_at)
-        if isinstance(data, dict) and "tracktraces" in data:
-            return _tracktraces(data, received_at, shipment_barcodes(headers))
-        error = _error(body)
-        if error is not None:
-            raise error
-        raise PayloadError("not a MyParcel webhook or tracktraces response (no data.hooks / data.tracktraces)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed MyParcel payload: {type(exc).__name__}: {exc}") from exc
+    body = obj(load_json(payload), "payload")
+    data = body.get("data")
+    if isinstance(data, dict) and "hooks" in data:
+        return _webhook(data, headers, received_at)
+    if isinstance(data, dict) and "tracktraces" in data:
+        return _tracktraces(data, received_at, shipment_barcodes(headers))
+    error = _error(body)
+    if error is not None:
+        raise error
+    raise PayloadError("not a MyParcel webhook or tracktraces response (no data.hooks / data.tracktraces)")

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from carriers._util import load_json
-from carriers.base import ParseError, PayloadError
+from carriers.base import PayloadError
 from schemas.events import TZ_GIVEN, Location, TrackingEvent, derive_event_id, normalize_tracking_number
 from schemas.taxonomy import ALL_STATUSES, ALL_SUBSTATUSES
 
@@ -227,9 +227,4 @@ def load_items(payload: bytes) -> list[Any]:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Pipeline entry: every item valid, or ``PayloadError`` for the first bad one."""
-    try:
-        return [validate_item(item, index, received_at) for index, item in enumerate(load_items(payload))]
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed native payload: {type(exc).__name__}: {exc}") from exc
+    return [validate_item(item, index, received_at) for index, item in enumerate(load_items(payload))]

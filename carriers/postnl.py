@@ -49,7 +49,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     load_mapping_file,
     localize,
@@ -330,20 +329,15 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one PostNL Shipping Status v2 response. See the module docstring."""
-    try:
-        body = load_json(payload)
-        if isinstance(body, list):
-            return _updated_shipments(body, received_at)
-        if not isinstance(body, dict):
-            raise PayloadError(f"payload must be an object or a list, got {type(body).__name__}")
-        for name in ("CompleteStatus", "CurrentStatus"):
-            if name in body:
-                return _status_response(obj(body[name], name), name, received_at)
-        error = _error(body)
-        if error is not None:
-            raise error
-        raise PayloadError("not a PostNL status response (no CompleteStatus/CurrentStatus, not a list)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed PostNL payload: {type(exc).__name__}: {exc}") from exc
+    body = load_json(payload)
+    if isinstance(body, list):
+        return _updated_shipments(body, received_at)
+    if not isinstance(body, dict):
+        raise PayloadError(f"payload must be an object or a list, got {type(body).__name__}")
+    for name in ("CompleteStatus", "CurrentStatus"):
+        if name in body:
+            return _status_response(obj(body[name], name), name, received_at)
+    error = _error(body)
+    if error is not None:
+        raise error
+    raise PayloadError("not a PostNL status response (no CompleteStatus/CurrentStatus, not a list)")

@@ -56,7 +56,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     SignatureError,
     load_mapping_file,
@@ -355,19 +354,14 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one Sendcloud payload (webhook, v2 or v3 tracking). See the module docstring."""
-    try:
-        body = obj(_load(payload), "payload")
-        error = _error(body)
-        if error is not None:
-            raise error
-        if "action" in body:
-            return _webhook(body, received_at)
-        if "statuses" in body:
-            return _v2(body, headers, received_at)
-        if "events" in body:
-            return _v3(body, received_at)
-        raise PayloadError("not a Sendcloud webhook or tracking response (no action/statuses/events)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed Sendcloud payload: {type(exc).__name__}: {exc}") from exc
+    body = obj(_load(payload), "payload")
+    error = _error(body)
+    if error is not None:
+        raise error
+    if "action" in body:
+        return _webhook(body, received_at)
+    if "statuses" in body:
+        return _v2(body, headers, received_at)
+    if "events" in body:
+        return _v3(body, received_at)
+    raise PayloadError("not a Sendcloud webhook or tracking response (no action/statuses/events)")

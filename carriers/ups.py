@@ -66,7 +66,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     SignatureError,
     load_mapping_file,
@@ -401,22 +400,17 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one UPS Track Alert event (or array of events) or Tracking API response."""
-    try:
-        body = load_json(payload)
-        if isinstance(body, list):
-            if not body:
-                raise PayloadError("empty array: not a UPS Track Alert batch")
-            return [_webhook_event(obj(item, f"[{i}]"), f"[{i}]", received_at) for i, item in enumerate(body)]
-        body = obj(body, "payload")
-        if "trackResponse" in body:
-            return _track_response(obj(body["trackResponse"], "trackResponse"), received_at)
-        error = _error(body)
-        if error is not None:
-            raise error
-        if "activityStatus" in body or "trackingNumber" in body:
-            return [_webhook_event(body, "event", received_at)]
-        raise PayloadError("not a UPS payload (no trackResponse / activityStatus / response.errors)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed UPS payload: {type(exc).__name__}: {exc}") from exc
+    body = load_json(payload)
+    if isinstance(body, list):
+        if not body:
+            raise PayloadError("empty array: not a UPS Track Alert batch")
+        return [_webhook_event(obj(item, f"[{i}]"), f"[{i}]", received_at) for i, item in enumerate(body)]
+    body = obj(body, "payload")
+    if "trackResponse" in body:
+        return _track_response(obj(body["trackResponse"], "trackResponse"), received_at)
+    error = _error(body)
+    if error is not None:
+        raise error
+    if "activityStatus" in body or "trackingNumber" in body:
+        return [_webhook_event(body, "event", received_at)]
+    raise PayloadError("not a UPS payload (no trackResponse / activityStatus / response.errors)")
