@@ -38,7 +38,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from carriers._util import compact, header, load_json, obj, same_text, text, tracking_number, zone_for_location
+from carriers._util import (
+    as_utc,
+    compact,
+    header,
+    load_json,
+    obj,
+    same_text,
+    text,
+    tracking_number,
+    zone_for_location,
+)
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -131,7 +141,7 @@ def read_time(rule: TimestampRule, value: Any, country: str | None, what: str) -
     except ValueError as exc:
         raise PayloadError(f"{what}: unreadable timestamp {raw!r}") from exc
     if read.tzinfo is not None and read.utcoffset() is not None:
-        return read.astimezone(UTC), value, TZ_GIVEN
+        return as_utc(read, what), value, TZ_GIVEN
     home = rule.zone or "UTC"
     if rule.location_zone and country:
         tz, source = zone_for_location(country, "", home)

@@ -61,7 +61,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
@@ -74,6 +74,7 @@ from carriers._util import (
     load_xml,
     local,
     tracking_number,
+    url_parts,
 )
 from carriers.base import (
     UNMAPPED,
@@ -250,7 +251,10 @@ def _query_fields(payload: bytes) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"push query is not UTF-8 text: {exc}") from exc
     if query.startswith(("http://", "https://", "/")) and "?" in query:
-        query = urlsplit(query).query
+        parts = url_parts(query)
+        if parts is None:
+            raise PayloadError("push query: unreadable URL")
+        query = parts.query
     query = query.removeprefix("?")
     fields: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True, errors="replace"):

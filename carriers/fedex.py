@@ -78,6 +78,7 @@ from zoneinfo import ZoneInfo
 
 from carriers._util import (
     as_list,
+    ascii_digits,
     compact,
     header,
     iso_instant,
@@ -160,7 +161,7 @@ def _tables() -> _Tables:
 
 def _exception_key(event_type: str, exception_code: str) -> str:
     code = exception_code.strip().upper()
-    if code.isdigit():
+    if ascii_digits(code):
         code = str(int(code)).zfill(2)  # "8" and "08" are the same exception
     return f"{event_type}:{code}"
 

@@ -200,7 +200,8 @@ def validate_item(item: Any, index: int, received_at: datetime) -> TrackingEvent
 def validate_items(
     items: list[Any], received_at: datetime
 ) -> tuple[list[TrackingEvent], list[dict[str, Any]]]:
-    """Validate every item: (valid events in order, ``[{"index", "field", "error"}, ...]``)."""
+    """Validate every item: (valid events in order, ``[{"index", "field", "error"}, ...]``). Only
+    ``ItemError`` is an invalid item; anything else is a bug here and escapes to the caller."""
     events: list[TrackingEvent] = []
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
@@ -208,8 +209,6 @@ def validate_items(
             events.append(validate_item(item, index, received_at))
         except ItemError as exc:
             errors.append(exc.to_dict())
-        except Exception as exc:  # defensive: report, never crash the request
-            errors.append({"index": index, "field": "", "error": f"{type(exc).__name__}: {exc}"})
     return events, errors
 
 

@@ -44,7 +44,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from carriers._util import compact, load_json, obj, text
+from carriers._util import ascii_digits, compact, load_json, obj, text
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -94,7 +94,7 @@ def map_event_code(code: str) -> CodeMapping | None:
 
 def map_status_code(code: str) -> CodeMapping | None:
     text = code.strip()
-    if text.isdigit():
+    if ascii_digits(text):
         text = str(int(text))  # "07" and "7" are the same status
     return _tables().statuses.get(text)
 

@@ -52,7 +52,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import child_text, children, compact, load_xml, local, text, tracking_number
+from carriers._util import ascii_digits, child_text, children, compact, load_xml, local, text, tracking_number
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -166,7 +166,7 @@ def _consignment(element: ET.Element, number: str, repeated: bool) -> _Consignme
         "delivery_date": child_text(element, "DeliveryDate"),
         "delivery_time": child_text(element, "DeliveryTime"),
         "signed_by": child_text(element, "Signatory"),
-        "pieces": int(pieces) if pieces.isdigit() else pieces,
+        "pieces": int(pieces) if ascii_digits(pieces) else pieces,
         "consignment_key": f"{number}:{collection}:{origin_depot}",
         "repeated_number": repeated or None,
     })

@@ -52,6 +52,8 @@ from zoneinfo import ZoneInfo
 
 from carriers._util import (
     as_list,
+    as_utc,
+    ascii_digits,
     compact,
     header,
     load_json,
@@ -133,7 +135,7 @@ def _tables() -> _Tables:
 def canonical_status_code(code: str) -> str:
     """``"3"``, ``"03"`` and ``"003"`` are one status code: ``"003"``."""
     stripped = code.strip().upper()
-    return str(int(stripped)).zfill(3) if stripped.isdigit() else stripped
+    return str(int(stripped)).zfill(3) if ascii_digits(stripped) else stripped
 
 
 def map_activity(
@@ -210,7 +212,7 @@ def resolve_time(
     naive = ups_datetime(local_date, local_clock, what)
     fixed = parse_offset(text(offset))
     if fixed is not None:
-        return naive.replace(tzinfo=fixed).astimezone(UTC), TZ_GIVEN, local_text
+        return as_utc(naive.replace(tzinfo=fixed), what), TZ_GIVEN, local_text
     tz, source = location_zone(country, region)
     return localize(naive, tz), source, local_text
 

@@ -16,6 +16,9 @@ from trackstream.eventloop import install as install_event_loop
 from trackstream.settings import DOCUMENTED, Settings, SettingsError, load_carrier_definitions
 
 QUIET_LOGGERS = ("faust", "aiokafka", "mode", "kafka", "rocksdict")
+#: ``trackstream normalize``: the parser crashed (a bug in trackstream, not in the file; sysexits'
+#: EX_SOFTWARE). 1 is a payload the parser refused, 2 a usage problem.
+EXIT_INTERNAL_ERROR = 70
 
 
 def _logging(level: str) -> None:
@@ -28,6 +31,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     import carriers
     from carriers.base import ParseError
     from schemas.events import format_utc_seconds
+    from trackstream import crash
 
     try:  # carriers defined by a file count too (only this setting is read: normalize needs no stack)
         carriers.use_definitions(load_carrier_definitions(os.environ).values())
@@ -49,6 +53,10 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     except ParseError as exc:
         print(f"trackstream normalize: {args.file}: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug in the parser, not the file's fault: say so, with where it happened
+        print(f"trackstream normalize: {args.file}: {crash.summary(args.carrier, exc)}\n{crash.safe_traceback(exc)}",
+              file=sys.stderr, end="")
+        return EXIT_INTERNAL_ERROR
     out = sys.stdout.buffer
     try:
         for event in events:
