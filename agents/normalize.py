@@ -30,7 +30,7 @@ from schemas.deadletter import DeadLetter
 from schemas.events import TrackingEvent, encode_event_messages, parse_utc
 from schemas.raw import EnvelopeError, is_packed
 from schemas.raw import items as raw_items
-from trackstream import metrics
+from trackstream import crash, metrics
 from trackstream.retry import retry_forever
 from trackstream.settings import Settings
 from trackstream.topics import partition_for
@@ -39,6 +39,8 @@ from trackstream.topics_faust import Topics
 log = logging.getLogger(__name__)
 
 RECEIVED_AT_HEADER = "received-at"
+#: The dead-letter error code of a payload a parser crashed on (a bug, not the payload's fault).
+INTERNAL_ERROR = "internal_error"
 SOURCE_HEADER = "source"
 
 
@@ -90,7 +92,15 @@ def normalize_batch(
     overrides: Mapping[tuple[str, str], CodeMapping] | None = None,
 ) -> NormalizedBatch:
     """(topic, partition, offset, payload, headers) per message → grouped events and dead letters.
-    ``overrides``: the operators' code mappings (``agents.mapping_overrides``), applied to every event."""
+    ``overrides``: the operators' code mappings (``agents.mapping_overrides``), applied to every event.
+
+    A ``ParseError`` is the payload's fault: a dead letter with the parser's reason and code. Any
+    other exception is a bug in the parser. Parsers do not catch those themselves (a catch-all
+    there would hide bugs from the property tests as "malformed payload"); this is the one place
+    that does: the payload becomes an ``internal_error`` dead letter (kept for a replay once the
+    parser is fixed), ``trackstream_parser_internal_errors_total{carrier}`` counts it, and the log
+    gets the traceback without the exception's message, which may quote the payload
+    (``trackstream.crash``)."""
     out = NormalizedBatch()
     for topic, partition, offset, value, record_headers in messages:
         carrier = carrier_of(topic)
@@ -116,10 +126,11 @@ def normalize_batch(
             except ParseError as exc:
                 out.deadletters.append(letter(reason=str(exc) or type(exc).__name__, error=exc.code))
                 continue
-            except Exception as exc:
-                log.exception("adapter %s crashed on %s:%s:%s", carrier, topic, partition, offset)
-                out.deadletters.append(letter(reason=f"internal error: {type(exc).__name__}: {exc}",
-                                              error="internal_error"))
+            except Exception as exc:  # a parser bug: the one place it becomes a dead letter (see above)
+                reason = crash.summary(carrier, exc)
+                log.error("%s, on %s:%s:%s\n%s", reason, topic, partition, offset, crash.safe_traceback(exc))
+                metrics.PARSER_INTERNAL_ERRORS.labels(carrier).inc()
+                out.deadletters.append(letter(reason=reason, error=INTERNAL_ERROR))
                 continue
             for event in apply_overrides(events, overrides or {}):
                 out.by_partition[partition_for(event.key, partitions)].append(event)

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -97,6 +98,21 @@ def text(value: Any) -> str:
     return str(value).strip()
 
 
+def ascii_digits(value: str) -> bool:
+    """``value`` is one or more of 0-9. Not ``str.isdigit``: that is true for "²" (which ``int``
+    refuses) and "٣" (which ``int`` reads, but no carrier sends)."""
+    return value.isascii() and value.isdigit()
+
+
+def url_parts(url: str) -> SplitResult | None:
+    """``urlsplit(url)``, or None for text it cannot split (``ValueError``: a bracketed host that
+    is not an IPv6 address, such as ``http://[x``)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def tracking_number(value: Any, what: str) -> str:
     number = normalize_tracking_number(text(value))
     if not number:
@@ -141,6 +157,15 @@ def iso_instant(value: Any, what: str) -> datetime | None:
         return instant.astimezone(UTC)
     except OverflowError as exc:
         raise PayloadError(f"timestamp out of range {raw!r} ({what})") from exc
+
+
+def as_utc(instant: datetime, what: str) -> datetime:
+    """An aware datetime as UTC; PayloadError when it has no UTC instant (year 1 east of UTC,
+    year 9999 west of it)."""
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError as exc:
+        raise PayloadError(f"timestamp out of range {instant.isoformat()!r} ({what})") from exc
 
 
 def compact(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -140,10 +140,16 @@ def localize(naive: datetime, tz: ZoneInfo) -> datetime:
     DST rules: in the autumn hour that occurs twice the first occurrence (``fold=0``, summer time)
     is taken; a spring-forward time that does not exist is read with the offset in force before the
     jump, as ``zoneinfo`` does. Both cases are rare in scan data and documented here once.
+
+    A time at the edge of ``datetime``'s range (year 1 east of UTC, year 9999 west of it) has no
+    UTC instant: PayloadError, as for any unreadable timestamp.
     """
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    try:
+        if naive.tzinfo is not None:
+            return naive.astimezone(UTC)
+        return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    except OverflowError as exc:
+        raise PayloadError(f"timestamp out of range {naive.isoformat()!r}") from exc
 
 
 def parse_local(text: str, formats: tuple[str, ...], tz: ZoneInfo) -> datetime:

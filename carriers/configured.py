@@ -38,11 +38,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from carriers._util import compact, header, load_json, obj, same_text, text, tracking_number, zone_for_location
+from carriers._util import (
+    as_utc,
+    compact,
+    header,
+    load_json,
+    obj,
+    same_text,
+    text,
+    tracking_number,
+    zone_for_location,
+)
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
-    ParseError,
     Parser,
     PayloadError,
     SignatureError,
@@ -132,7 +141,7 @@ def read_time(rule: TimestampRule, value: Any, country: str | None, what: str) -
     except ValueError as exc:
         raise PayloadError(f"{what}: unreadable timestamp {raw!r}") from exc
     if read.tzinfo is not None and read.utcoffset() is not None:
-        return read.astimezone(UTC), value, TZ_GIVEN
+        return as_utc(read, what), value, TZ_GIVEN
     home = rule.zone or "UTC"
     if rule.location_zone and country:
         tz, source = zone_for_location(country, "", home)
@@ -229,44 +238,39 @@ def _check_error(definition: CarrierDefinition, body: Any) -> None:
 def parse(definition: CarrierDefinition, payload: bytes, headers: Mapping[str, str],
           received_at: datetime) -> list[TrackingEvent]:
     """Normalize one payload of a configured carrier. See the module docstring."""
-    try:
-        body = load_json(payload)
-        _check_error(definition, body)
-        if definition.shipments is None:
-            shipments = [body]
+    body = load_json(payload)
+    _check_error(definition, body)
+    if definition.shipments is None:
+        shipments = [body]
+    else:
+        found = definition.shipments.get(body)
+        if found is FieldPath.MISSING:
+            raise PayloadError(f"no shipments at {definition.shipments.text!r}")
+        shipments = _items(found)
+    source = (header(headers, "source") or "").strip().lower()
+    source = source if source in SOURCES else "webhook"
+    events: list[TrackingEvent] = []
+    for s_index, raw_shipment in enumerate(shipments):
+        s_what = f"shipments[{s_index}]" if definition.shipments is not None else "payload"
+        shipment = obj(raw_shipment, s_what)
+        number = ""
+        if definition.tracking_number is not None:
+            value = _optional_text(definition.tracking_number, shipment)
+            if value:
+                number = _number(value, f"{s_what}.{definition.tracking_number.text}")
+        if definition.events is None:
+            raw_events: list[Any] = [shipment]
+            e_prefix = s_what
         else:
-            found = definition.shipments.get(body)
-            if found is FieldPath.MISSING:
-                raise PayloadError(f"no shipments at {definition.shipments.text!r}")
-            shipments = _items(found)
-        source = (header(headers, "source") or "").strip().lower()
-        source = source if source in SOURCES else "webhook"
-        events: list[TrackingEvent] = []
-        for s_index, raw_shipment in enumerate(shipments):
-            s_what = f"shipments[{s_index}]" if definition.shipments is not None else "payload"
-            shipment = obj(raw_shipment, s_what)
-            number = ""
-            if definition.tracking_number is not None:
-                value = _optional_text(definition.tracking_number, shipment)
-                if value:
-                    number = _number(value, f"{s_what}.{definition.tracking_number.text}")
-            if definition.events is None:
-                raw_events: list[Any] = [shipment]
-                e_prefix = s_what
-            else:
-                listed = definition.events.get(shipment)
-                if listed is FieldPath.MISSING:
-                    raise PayloadError(f"{s_what}: no events at {definition.events.text!r}")
-                raw_events = _items(listed)
-                e_prefix = f"{s_what}.{definition.events.text}"
-            for e_index, raw_event in enumerate(raw_events):
-                what = e_prefix if definition.events is None else f"{e_prefix}[{e_index}]"
-                events.append(_one_event(definition, raw_event, number, source, received_at, what))
-        return events
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser never crashes a worker: anything else is malformed input
-        raise PayloadError(f"malformed {definition.carrier} payload: {type(exc).__name__}: {exc}") from exc
+            listed = definition.events.get(shipment)
+            if listed is FieldPath.MISSING:
+                raise PayloadError(f"{s_what}: no events at {definition.events.text!r}")
+            raw_events = _items(listed)
+            e_prefix = f"{s_what}.{definition.events.text}"
+        for e_index, raw_event in enumerate(raw_events):
+            what = e_prefix if definition.events is None else f"{e_prefix}[{e_index}]"
+            events.append(_one_event(definition, raw_event, number, source, received_at, what))
+    return events
 
 
 def parser_for(definition: CarrierDefinition) -> Parser:

@@ -39,7 +39,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 from carriers import dhl_parcel_nl
 from carriers._util import (
     as_list,
+    as_utc,
     child_text,
     children,
     compact,
@@ -62,7 +63,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     load_mapping_file,
     localize,
@@ -165,12 +165,15 @@ def local_instant(date: str, time: str, offset: str, location: Location | None, 
     except ValueError as exc:
         raise PayloadError(f"{what}: unreadable date/time {raw!r}") from exc
     if naive.tzinfo is not None:  # an offset inside ``time``: honoured as given
-        return naive.astimezone(UTC), TZ_GIVEN, raw
+        return as_utc(naive, what), TZ_GIVEN, raw
     if offset:
         if not _OFFSET.match(offset):
             raise PayloadError(f"{what}: unreadable GMTOffset {offset!r}")
-        given = datetime.fromisoformat(f"{date}T{time or '00:00:00'}{offset}")
-        return given.astimezone(UTC), TZ_GIVEN, f"{raw} {offset}"
+        try:  # the pattern admits offsets no zone has (+25:00, +01:60) and digits beyond ASCII
+            given = datetime.fromisoformat(f"{date}T{time or '00:00:00'}{offset}")
+        except ValueError as exc:
+            raise PayloadError(f"{what}: unreadable GMTOffset {offset!r}") from exc
+        return as_utc(given, what), TZ_GIVEN, f"{raw} {offset}"
     area = _tables().area_zones.get(location.code.upper()) if location and location.code else None
     tz = zone(area) if area else country_zone(location.country if location else None)
     if tz is not None:
@@ -181,10 +184,9 @@ def local_instant(date: str, time: str, offset: str, location: Location | None, 
 def _extra_time(raw: str, tz: ZoneInfo | None) -> str:
     """An estimated-delivery style timestamp (naive: read in ``tz``) as UTC text ("" when unreadable)."""
     try:
-        naive = datetime.fromisoformat(raw.strip().replace(" ", "T"))
-    except ValueError:
+        return format_utc(localize(datetime.fromisoformat(raw.strip().replace(" ", "T")), tz or zone(HOME_ZONE)))
+    except (ValueError, PayloadError):
         return ""
-    return format_utc(localize(naive, tz or zone(HOME_ZONE)))
 
 
 # --- one event ----------------------------------------------------------------------------------
@@ -405,11 +407,6 @@ def _xml(payload: bytes, received_at: datetime) -> list[TrackingEvent]:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one DHL Express MyDHL / XML-PI / Unified tracking response. See the module docstring."""
-    try:
-        if isinstance(payload, bytes | bytearray | memoryview) and bytes(payload).lstrip(_LEADING)[:1] == b"<":
-            return _xml(bytes(payload), received_at)
-        return _json(load_json(payload), received_at)
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed DHL Express payload: {type(exc).__name__}: {exc}") from exc
+    if isinstance(payload, bytes | bytearray | memoryview) and bytes(payload).lstrip(_LEADING)[:1] == b"<":
+        return _xml(bytes(payload), received_at)
+    return _json(load_json(payload), received_at)

@@ -430,27 +430,22 @@ def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> 
 
 
 def _parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
-    try:
-        if isinstance(payload, bytes | bytearray | memoryview):
-            answer = _text_answer(bytes(payload))
-            if answer is not None:
-                raise answer
-        body = load_json(payload)
-        if isinstance(body, list):
-            return _native(body, headers, received_at)
-        if isinstance(body, str):
-            answer = _text_answer(body.encode())
-            raise answer or PayloadError("a JSON string is not a DHL Parcel NL response")
-        body = obj(body, "payload")
-        error = problem_error(body, "DHL Parcel NL")
-        if error is not None:
-            raise error
-        if "shipments" in body:
-            return parse_unified(body, received_at)
-        if "barcode" in body or "barcodes" in body:
-            return _native([body], headers, received_at)
-        raise PayloadError("not a DHL Parcel NL response (no parcel array, barcode or shipments)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed DHL Parcel NL payload: {type(exc).__name__}: {exc}") from exc
+    if isinstance(payload, bytes | bytearray | memoryview):
+        answer = _text_answer(bytes(payload))
+        if answer is not None:
+            raise answer
+    body = load_json(payload)
+    if isinstance(body, list):
+        return _native(body, headers, received_at)
+    if isinstance(body, str):
+        answer = _text_answer(body.encode())
+        raise answer or PayloadError("a JSON string is not a DHL Parcel NL response")
+    body = obj(body, "payload")
+    error = problem_error(body, "DHL Parcel NL")
+    if error is not None:
+        raise error
+    if "shipments" in body:
+        return parse_unified(body, received_at)
+    if "barcode" in body or "barcodes" in body:
+        return _native([body], headers, received_at)
+    raise PayloadError("not a DHL Parcel NL response (no parcel array, barcode or shipments)")

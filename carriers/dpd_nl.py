@@ -61,7 +61,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
@@ -74,6 +74,7 @@ from carriers._util import (
     load_xml,
     local,
     tracking_number,
+    url_parts,
 )
 from carriers.base import (
     UNMAPPED,
@@ -255,7 +256,10 @@ def _query_fields(payload: bytes) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"push query is not UTF-8 text: {exc}") from exc
     if query.startswith(("http://", "https://", "/")) and "?" in query:
-        query = urlsplit(query).query
+        parts = url_parts(query)
+        if parts is None:
+            raise PayloadError("push query: unreadable URL")
+        query = parts.query
     query = query.removeprefix("?")
     fields: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
@@ -312,17 +316,12 @@ def ack_response(payload: bytes = b"") -> bytes:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one DPD NL payload (SOAP tracking response or push query). See the module docstring."""
-    try:
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
-        data = bytes(payload)
-        stripped = data.removeprefix(_BOM).strip()
-        if not stripped:
-            raise PayloadError("empty payload")
-        if stripped.startswith(b"<"):
-            return _poll(load_xml(stripped), headers, received_at)
-        return _push(data, received_at)
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed DPD NL payload: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise PayloadError(f"payload must be bytes, got {type(payload).__name__}")
+    data = bytes(payload)
+    stripped = data.removeprefix(_BOM).strip()
+    if not stripped:
+        raise PayloadError("empty payload")
+    if stripped.startswith(b"<"):
+        return _poll(load_xml(stripped), headers, received_at)
+    return _push(data, received_at)

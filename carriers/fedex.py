@@ -78,6 +78,7 @@ from zoneinfo import ZoneInfo
 
 from carriers._util import (
     as_list,
+    ascii_digits,
     compact,
     header,
     iso_instant,
@@ -94,7 +95,6 @@ from carriers.base import (
     CarrierErrorResponse,
     CodeMapping,
     HeaderUse,
-    ParseError,
     PayloadError,
     SignatureError,
     load_mapping_file,
@@ -163,7 +163,7 @@ def _tables() -> _Tables:
 
 def _exception_key(event_type: str, exception_code: str) -> str:
     code = exception_code.strip().upper()
-    if code.isdigit():
+    if ascii_digits(code):
         code = str(int(code)).zfill(2)  # "8" and "08" are the same exception
     return f"{event_type}:{code}"
 
@@ -381,21 +381,16 @@ def _as_push(events: list[TrackingEvent], body: Mapping[str, Any]) -> list[Track
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one FedEx Track API v1 response or AIV push. See the module docstring."""
-    try:
-        body = obj(load_json(payload), "payload")
-        if "output" in body:
-            events = _track_output(obj(body["output"], "output"), received_at)
-            pushed = "outputMetaData" in body or (header(headers, SOURCE_HEADER) or "").strip() == "webhook"
-            return _as_push(events, body) if pushed else events
-        raw_errors = body.get("errors")
-        if isinstance(raw_errors, list | dict) and raw_errors:
-            errors = [
-                (text(e.get("code")), text(e.get("message")), "") if isinstance(e, dict) else ("", text(e), "")
-                for e in as_list(raw_errors)
-            ]
-            raise _error_response(errors, "request error")
-        raise PayloadError("not a FedEx Track API response (no output / errors)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed FedEx payload: {type(exc).__name__}: {exc}") from exc
+    body = obj(load_json(payload), "payload")
+    if "output" in body:
+        events = _track_output(obj(body["output"], "output"), received_at)
+        pushed = "outputMetaData" in body or (header(headers, SOURCE_HEADER) or "").strip() == "webhook"
+        return _as_push(events, body) if pushed else events
+    raw_errors = body.get("errors")
+    if isinstance(raw_errors, list | dict) and raw_errors:
+        errors = [
+            (text(e.get("code")), text(e.get("message")), "") if isinstance(e, dict) else ("", text(e), "")
+            for e in as_list(raw_errors)
+        ]
+        raise _error_response(errors, "request error")
+    raise PayloadError("not a FedEx Track API response (no output / errors)")

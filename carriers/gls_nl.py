@@ -58,7 +58,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     load_mapping_file,
     localize,
@@ -373,17 +372,12 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one GLS tracking response (Track And Trace V1 or rstt001). See the module docstring."""
-    try:
-        body = obj(load_json(payload), "payload")
-        if "parcels" in body:
-            return _api(body, received_at)
-        if "tuStatus" in body:
-            return _rstt(body, received_at)
-        error = _error(body)
-        if error is not None:
-            raise error
-        raise PayloadError("not a GLS tracking response (no parcels / tuStatus)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed GLS payload: {type(exc).__name__}: {exc}") from exc
+    body = obj(load_json(payload), "payload")
+    if "parcels" in body:
+        return _api(body, received_at)
+    if "tuStatus" in body:
+        return _rstt(body, received_at)
+    error = _error(body)
+    if error is not None:
+        raise error
+    raise PayloadError("not a GLS tracking response (no parcels / tuStatus)")

@@ -57,16 +57,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from carriers import postnl
-from carriers._util import as_list, compact, header, load_json, obj, sub, text, tracking_number
+from carriers._util import as_list, ascii_digits, compact, header, load_json, obj, sub, text, tracking_number, url_parts
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
     HeaderUse,
-    ParseError,
     PayloadError,
     SignatureError,
     load_mapping_file,
@@ -166,7 +165,7 @@ def _int(value: Any, what: str) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and ascii_digits(value.strip()):
         return int(value.strip())
     raise PayloadError(f"{what} must be an integer, got {value!r}")
 
@@ -189,7 +188,8 @@ def _underlying_carrier(entry: Mapping[str, Any]) -> str | None:
         value = entry.get(key)
         if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip() in tables.carrier_ids:
             return tables.carrier_ids[str(value).strip()]
-    host = (urlsplit(text(entry.get("link_tracktrace"))).hostname or "").lower()
+    link = url_parts(text(entry.get("link_tracktrace")))
+    host = (link.hostname or "").lower() if link else ""
     for known, carrier in tables.hosts.items():
         if host == known or host.endswith("." + known):
             return carrier
@@ -201,7 +201,9 @@ def _barcode_from_links(entry: Mapping[str, Any]) -> str:
         url = text(entry.get(field))
         if not url:
             continue
-        parts = urlsplit(url)
+        parts = url_parts(url)
+        if parts is None:
+            continue
         match = _PORTAL_PATH.search(parts.path)
         if match and match.group(1).strip():
             return match.group(1)
@@ -259,7 +261,7 @@ def _moment(value: Any) -> tuple[str, str]:
     try:
         naive = datetime.fromisoformat(raw)
         return format_utc(localize(naive, zone(text(value.get("timezone")) or HOME_ZONE))), raw
-    except (ValueError, KeyError, OSError, TypeError, OverflowError):
+    except (ValueError, KeyError, OSError, TypeError, PayloadError):
         return "", raw  # an unreadable ETA is an extra, not a reason to drop the events
 
 
@@ -419,18 +421,13 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one MyParcel payload (webhook or /tracktraces). See the module docstring."""
-    try:
-        body = obj(load_json(payload), "payload")
-        data = body.get("data")
-        if isinstance(data, dict) and "hooks" in data:
-            return _webhook(data, headers, received_at)
-        if isinstance(data, dict) and "tracktraces" in data:
-            return _tracktraces(data, received_at, shipment_barcodes(headers))
-        error = _error(body)
-        if error is not None:
-            raise error
-        raise PayloadError("not a MyParcel webhook or tracktraces response (no data.hooks / data.tracktraces)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed MyParcel payload: {type(exc).__name__}: {exc}") from exc
+    body = obj(load_json(payload), "payload")
+    data = body.get("data")
+    if isinstance(data, dict) and "hooks" in data:
+        return _webhook(data, headers, received_at)
+    if isinstance(data, dict) and "tracktraces" in data:
+        return _tracktraces(data, received_at, shipment_barcodes(headers))
+    error = _error(body)
+    if error is not None:
+        raise error
+    raise PayloadError("not a MyParcel webhook or tracktraces response (no data.hooks / data.tracktraces)")

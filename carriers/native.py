@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from carriers._util import load_json
-from carriers.base import ParseError, PayloadError
+from carriers.base import PayloadError
 from schemas.events import TZ_GIVEN, Location, TrackingEvent, derive_event_id, normalize_tracking_number
 from schemas.taxonomy import ALL_STATUSES, ALL_SUBSTATUSES
 
@@ -200,7 +200,8 @@ def validate_item(item: Any, index: int, received_at: datetime) -> TrackingEvent
 def validate_items(
     items: list[Any], received_at: datetime
 ) -> tuple[list[TrackingEvent], list[dict[str, Any]]]:
-    """Validate every item: (valid events in order, ``[{"index", "field", "error"}, ...]``)."""
+    """Validate every item: (valid events in order, ``[{"index", "field", "error"}, ...]``). Only
+    ``ItemError`` is an invalid item; anything else is a bug here and escapes to the caller."""
     events: list[TrackingEvent] = []
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
@@ -208,8 +209,6 @@ def validate_items(
             events.append(validate_item(item, index, received_at))
         except ItemError as exc:
             errors.append(exc.to_dict())
-        except Exception as exc:  # defensive: report, never crash the request
-            errors.append({"index": index, "field": "", "error": f"{type(exc).__name__}: {exc}"})
     return events, errors
 
 
@@ -227,9 +226,4 @@ def load_items(payload: bytes) -> list[Any]:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Pipeline entry: every item valid, or ``PayloadError`` for the first bad one."""
-    try:
-        return [validate_item(item, index, received_at) for index, item in enumerate(load_items(payload))]
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed native payload: {type(exc).__name__}: {exc}") from exc
+    return [validate_item(item, index, received_at) for index, item in enumerate(load_items(payload))]

@@ -44,12 +44,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from carriers._util import compact, load_json, obj, text
+from carriers._util import ascii_digits, compact, load_json, obj, text
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     load_mapping_file,
     localize,
@@ -95,7 +94,7 @@ def map_event_code(code: str) -> CodeMapping | None:
 
 def map_status_code(code: str) -> CodeMapping | None:
     text = code.strip()
-    if text.isdigit():
+    if ascii_digits(text):
         text = str(int(text))  # "07" and "7" are the same status
     return _tables().statuses.get(text)
 
@@ -330,20 +329,15 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one PostNL Shipping Status v2 response. See the module docstring."""
-    try:
-        body = load_json(payload)
-        if isinstance(body, list):
-            return _updated_shipments(body, received_at)
-        if not isinstance(body, dict):
-            raise PayloadError(f"payload must be an object or a list, got {type(body).__name__}")
-        for name in ("CompleteStatus", "CurrentStatus"):
-            if name in body:
-                return _status_response(obj(body[name], name), name, received_at)
-        error = _error(body)
-        if error is not None:
-            raise error
-        raise PayloadError("not a PostNL status response (no CompleteStatus/CurrentStatus, not a list)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed PostNL payload: {type(exc).__name__}: {exc}") from exc
+    body = load_json(payload)
+    if isinstance(body, list):
+        return _updated_shipments(body, received_at)
+    if not isinstance(body, dict):
+        raise PayloadError(f"payload must be an object or a list, got {type(body).__name__}")
+    for name in ("CompleteStatus", "CurrentStatus"):
+        if name in body:
+            return _status_response(obj(body[name], name), name, received_at)
+    error = _error(body)
+    if error is not None:
+        raise error
+    raise PayloadError("not a PostNL status response (no CompleteStatus/CurrentStatus, not a list)")

@@ -47,17 +47,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import orjson
 
-from carriers._util import compact, header, obj, same_text, sub, text, tracking_number
+from carriers._util import as_utc, ascii_digits, compact, header, obj, same_text, sub, text, tracking_number, url_parts
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
     HeaderUse,
-    ParseError,
     PayloadError,
     SignatureError,
     load_mapping_file,
@@ -178,7 +177,7 @@ def _iso_utc(value: Any, what: str) -> datetime:
         raise PayloadError(f"unreadable timestamp {raw!r} ({what})") from exc
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
+    return as_utc(instant, what)
 
 
 # --- shapes -------------------------------------------------------------------------------------
@@ -192,7 +191,7 @@ def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEve
     number = tracking_number(parcel.get("tracking_number"), "parcel.tracking_number")
     status = obj(parcel.get("status"), "parcel.status")
     raw_id = status.get("id")
-    if isinstance(raw_id, str) and raw_id.strip().isdigit():
+    if isinstance(raw_id, str) and ascii_digits(raw_id.strip()):
         raw_id = int(raw_id)
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, int)):
         raise PayloadError(f"parcel.status.id must be an integer, got {raw_id!r}")
@@ -246,8 +245,8 @@ def _v2_number(body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     given = header(headers, TRACKING_NUMBER_HEADER) or text(body.get("tracking_number"))
     if not given:
         for field, param in (("carrier_tracking_url", "code"), ("sendcloud_tracking_url", "tracking_number")):
-            url = text(body.get(field))
-            values = parse_qs(urlsplit(url).query).get(param) if url else None
+            parts = url_parts(text(body.get(field)))
+            values = parse_qs(parts.query).get(param) if parts else None
             if values and values[0].strip():
                 given = values[0]
                 break
@@ -359,19 +358,14 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one Sendcloud payload (webhook, v2 or v3 tracking). See the module docstring."""
-    try:
-        body = obj(_load(payload), "payload")
-        error = _error(body)
-        if error is not None:
-            raise error
-        if "action" in body:
-            return _webhook(body, received_at)
-        if "statuses" in body:
-            return _v2(body, headers, received_at)
-        if "events" in body:
-            return _v3(body, received_at)
-        raise PayloadError("not a Sendcloud webhook or tracking response (no action/statuses/events)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed Sendcloud payload: {type(exc).__name__}: {exc}") from exc
+    body = obj(_load(payload), "payload")
+    error = _error(body)
+    if error is not None:
+        raise error
+    if "action" in body:
+        return _webhook(body, received_at)
+    if "statuses" in body:
+        return _v2(body, headers, received_at)
+    if "events" in body:
+        return _v3(body, received_at)
+    raise PayloadError("not a Sendcloud webhook or tracking response (no action/statuses/events)")

@@ -52,12 +52,11 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carriers._util import child_text, children, compact, load_xml, local, text, tracking_number
+from carriers._util import ascii_digits, child_text, children, compact, load_xml, local, text, tracking_number
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     load_mapping_file,
     parse_code_table,
@@ -167,7 +166,7 @@ def _consignment(element: ET.Element, number: str, repeated: bool) -> _Consignme
         "delivery_date": child_text(element, "DeliveryDate"),
         "delivery_time": child_text(element, "DeliveryTime"),
         "signed_by": child_text(element, "Signatory"),
-        "pieces": int(pieces) if pieces.isdigit() else pieces,
+        "pieces": int(pieces) if ascii_digits(pieces) else pieces,
         "consignment_key": f"{number}:{collection}:{origin_depot}",
         "repeated_number": repeated or None,
     })
@@ -291,17 +290,12 @@ def _track_response(root: ET.Element, received_at: datetime) -> list[TrackingEve
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one TNT ExpressConnect tracking response. See the module docstring."""
-    try:
-        root = load_xml(payload.strip() if isinstance(payload, bytes) else payload)
-        name = local(root.tag)
-        if name == "TrackResponse":
-            return _track_response(root, received_at)
-        if name.lower() in _ERROR_ROOTS:
-            raise _error([root])
-        if name == "TrackRequest":
-            raise PayloadError("a TNT TrackRequest, not a response")
-        raise PayloadError(f"not a TNT TrackResponse (root <{name}>)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed TNT payload: {type(exc).__name__}: {exc}") from exc
+    root = load_xml(payload.strip() if isinstance(payload, bytes) else payload)
+    name = local(root.tag)
+    if name == "TrackResponse":
+        return _track_response(root, received_at)
+    if name.lower() in _ERROR_ROOTS:
+        raise _error([root])
+    if name == "TrackRequest":
+        raise PayloadError("a TNT TrackRequest, not a response")
+    raise PayloadError(f"not a TNT TrackResponse (root <{name}>)")

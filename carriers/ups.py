@@ -52,6 +52,8 @@ from zoneinfo import ZoneInfo
 
 from carriers._util import (
     as_list,
+    as_utc,
+    ascii_digits,
     compact,
     header,
     load_json,
@@ -66,7 +68,6 @@ from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
-    ParseError,
     PayloadError,
     SignatureError,
     load_mapping_file,
@@ -134,7 +135,7 @@ def _tables() -> _Tables:
 def canonical_status_code(code: str) -> str:
     """``"3"``, ``"03"`` and ``"003"`` are one status code: ``"003"``."""
     stripped = code.strip().upper()
-    return str(int(stripped)).zfill(3) if stripped.isdigit() else stripped
+    return str(int(stripped)).zfill(3) if ascii_digits(stripped) else stripped
 
 
 def map_activity(
@@ -211,7 +212,7 @@ def resolve_time(
     naive = ups_datetime(local_date, local_clock, what)
     fixed = parse_offset(text(offset))
     if fixed is not None:
-        return naive.replace(tzinfo=fixed).astimezone(UTC), TZ_GIVEN, local_text
+        return as_utc(naive.replace(tzinfo=fixed), what), TZ_GIVEN, local_text
     tz, source = location_zone(country, region)
     return localize(naive, tz), source, local_text
 
@@ -401,22 +402,17 @@ def _error(body: Mapping[str, Any]) -> CarrierErrorResponse | None:
 
 def parse(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
     """Normalize one UPS Track Alert event (or array of events) or Tracking API response."""
-    try:
-        body = load_json(payload)
-        if isinstance(body, list):
-            if not body:
-                raise PayloadError("empty array: not a UPS Track Alert batch")
-            return [_webhook_event(obj(item, f"[{i}]"), f"[{i}]", received_at) for i, item in enumerate(body)]
-        body = obj(body, "payload")
-        if "trackResponse" in body:
-            return _track_response(obj(body["trackResponse"], "trackResponse"), received_at)
-        error = _error(body)
-        if error is not None:
-            raise error
-        if "activityStatus" in body or "trackingNumber" in body:
-            return [_webhook_event(body, "event", received_at)]
-        raise PayloadError("not a UPS payload (no trackResponse / activityStatus / response.errors)")
-    except ParseError:
-        raise
-    except Exception as exc:  # a pure parser must never crash a worker: everything else is malformed
-        raise PayloadError(f"malformed UPS payload: {type(exc).__name__}: {exc}") from exc
+    body = load_json(payload)
+    if isinstance(body, list):
+        if not body:
+            raise PayloadError("empty array: not a UPS Track Alert batch")
+        return [_webhook_event(obj(item, f"[{i}]"), f"[{i}]", received_at) for i, item in enumerate(body)]
+    body = obj(body, "payload")
+    if "trackResponse" in body:
+        return _track_response(obj(body["trackResponse"], "trackResponse"), received_at)
+    error = _error(body)
+    if error is not None:
+        raise error
+    if "activityStatus" in body or "trackingNumber" in body:
+        return [_webhook_event(body, "event", received_at)]
+    raise PayloadError("not a UPS payload (no trackResponse / activityStatus / response.errors)")

@@ -42,7 +42,7 @@ from pollers.store import PollRecord, PollStore
 from schemas.events import format_utc
 from schemas.raw import ENVELOPE_HEADER, ENVELOPE_VERSION, PACK_BYTES, RawItem, pack
 from schemas.raw import groups as raw_groups
-from trackstream import metrics
+from trackstream import crash, metrics
 from trackstream.topics import raw_topic
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,10 @@ def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None],
     """Parse a response with the carrier's adapter (pure); returns whether to publish it and the
     outcome per number. Unparseable responses and carrier errors are published, so they reach the
     dead-letter topic with their reason; "not found" and unchanged responses are not. ``overrides``
-    (operators' code mappings) decide the status the schedule sees, as they decide the stored one."""
+    (operators' code mappings) decide the status the schedule sees, as they decide the stored one.
+    A parser that crashes (a bug, not a ``ParseError``) is treated like an unparseable answer: the
+    answer is published, so the normalizer keeps it as an ``internal_error`` dead letter, instead of
+    the poller loop crashing on it again at every poll."""
     parser = carriers.get_parser(carrier)
     if parser is None:
         raise ValueError(f"no adapter for {carrier}")
@@ -85,6 +88,11 @@ def classify(carrier: str, fetched: Fetched, previous: Mapping[str, str | None],
         if fetched.headers.get(HTTP_STATUS_HEADER) == "404":
             return False, {n: Outcome("not_found") for n in fetched.numbers}
         return True, {n: Outcome("error", error=str(exc)[:500]) for n in fetched.numbers}
+    except Exception as exc:  # a parser bug: published like an unparseable answer, not a poller crash
+        summary = crash.summary(carrier, exc)
+        log.error("%s, on a poll answer (published: the normalizer dead-letters it)\n%s", summary,
+                  crash.safe_traceback(exc))
+        return True, {n: Outcome("error", error=summary) for n in fetched.numbers}
     if overrides:
         events = apply_overrides(events, overrides)
     digest = hashlib.sha256(fetched.payload).hexdigest()[:32]

@@ -16,6 +16,9 @@ from trackstream.eventloop import install as install_event_loop
 from trackstream.settings import DOCUMENTED, Settings, SettingsError, load_carrier_definitions
 
 QUIET_LOGGERS = ("faust", "aiokafka", "mode", "kafka", "rocksdict")
+#: ``trackstream normalize``: the parser crashed (a bug in trackstream, not in the file; sysexits'
+#: EX_SOFTWARE). 1 is a payload the parser refused, 2 a usage problem.
+EXIT_INTERNAL_ERROR = 70
 
 
 def _logging(level: str) -> None:
@@ -62,6 +65,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     import carriers
     from carriers.base import ParseError
     from schemas.events import format_utc_seconds
+    from trackstream import crash
 
     try:  # carriers defined by a file count too (only this setting is read: normalize needs no stack)
         carriers.use_definitions(load_carrier_definitions(os.environ).values())
@@ -92,6 +96,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         print(f"trackstream normalize: {args.file}: {exc}", file=sys.stderr)
         return 1
     failed = False
+    crashed = False
     out = sys.stdout.buffer
     for label, body, item_headers in inputs:
         try:
@@ -106,6 +111,11 @@ def cmd_normalize(args: argparse.Namespace) -> int:
                     print(f"trackstream normalize: {args.carrier} needs {use.name} ({use.meaning}): pass {how}",
                           file=sys.stderr)
             continue
+        except Exception as exc:  # a bug in the parser, not the file's fault: say so, with where it happened
+            crashed = True
+            print(f"trackstream normalize: {label}: {crash.summary(args.carrier, exc)}\n{crash.safe_traceback(exc)}",
+                  file=sys.stderr, end="")
+            continue
         try:
             for event in events:
                 line = event.to_dict()
@@ -116,7 +126,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         except BrokenPipeError:  # the reader (head, less) went away: not an error
             sys.stderr.close()
             return 0
-    return 1 if failed else 0
+    return EXIT_INTERNAL_ERROR if crashed else 1 if failed else 0
 
 
 def worker_logging(level: str) -> dict[str, object]:

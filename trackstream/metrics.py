@@ -12,6 +12,10 @@ from prometheus_client import Counter, Gauge, Histogram
 EVENTS_IN = Counter("trackstream_raw_messages_total", "Raw carrier messages consumed", ["carrier"])
 EVENTS_OUT = Counter("trackstream_events_total", "Normalized events produced", ["carrier", "status"])
 DEADLETTERED = Counter("trackstream_deadletter_total", "Messages dead-lettered", ["carrier", "error"])
+PARSER_INTERNAL_ERRORS = Counter(
+    "trackstream_parser_internal_errors_total",
+    "Payloads a carrier parser crashed on (a parser bug; dead-lettered as internal_error)", ["carrier"],
+)
 UNMAPPED = Counter("trackstream_unmapped_codes_total", "Events whose carrier code is unmapped", ["carrier"])
 MAPPING_OVERRIDES_APPLIED = Counter(
     "trackstream_mapping_overrides_applied_total", "Events mapped by an operator's code mapping override", ["carrier"],

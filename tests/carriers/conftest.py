@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from tests.carriers.properties import RECEIVED, SAMPLES_DIR, Mutator
+from tests.carriers.properties import RECEIVED, SAMPLES_DIR, Mutator, same_shape
 
 RECEIVED_AT = RECEIVED
 
@@ -44,7 +44,9 @@ def json_values() -> st.SearchStrategy[Any]:
 
 
 def _mutate(data: st.DataObject, value: Any) -> Any:
-    """Replace, delete or keep one node somewhere in ``value`` (a copy), chosen by Hypothesis."""
+    """Replace, delete or keep one node somewhere in ``value`` (a copy), chosen by Hypothesis; a
+    text with digits may instead be changed in shape (``same_shape``: another instant for an ISO
+    8601 timestamp, other digits for the rest)."""
     if isinstance(value, dict) and value and data.draw(st.booleans(), label="descend"):
         key = data.draw(st.sampled_from(sorted(value)), label="key")
         copy = dict(value)
@@ -58,6 +60,8 @@ def _mutate(data: st.DataObject, value: Any) -> Any:
         copy_list = list(value)
         copy_list[index] = _mutate(data, value[index])
         return copy_list
+    if isinstance(value, str) and any(c in "0123456789" for c in value) and data.draw(st.booleans(), label="tweak"):
+        return same_shape(data, value)
     return data.draw(JSON_VALUES, label="replacement")
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import carriers
+from carriers._util import as_utc, ascii_digits, url_parts
 from carriers.base import (
     UNMAPPED,
     CarrierErrorResponse,
@@ -75,6 +77,37 @@ def test_error_hierarchy() -> None:
 )
 def test_localize_amsterdam(naive: datetime, expected: datetime) -> None:
     assert localize(naive, AMS) == expected
+
+
+@pytest.mark.parametrize(
+    ("naive", "tz"),
+    [(datetime(1, 1, 1, 0, 0), AMS), (datetime(9999, 12, 31, 23, 30), zone("America/New_York")),
+     (datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=1))), AMS)],
+)
+def test_localize_refuses_a_time_without_a_utc_instant(naive: datetime, tz: ZoneInfo) -> None:
+    with pytest.raises(PayloadError, match="out of range"):
+        localize(naive, tz)
+
+
+def test_as_utc() -> None:
+    plus_one = timezone(timedelta(hours=1))
+    assert as_utc(datetime(2024, 1, 1, 1, 0, tzinfo=plus_one), "t") == datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(PayloadError, match=r"out of range .*\(events\[0\]\.at\)"):
+        as_utc(datetime(1, 1, 1, tzinfo=plus_one), "events[0].at")
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", True), ("007", True), ("", False), ("²", False),
+                                                 ("0²", False), ("٣", False), ("1 ", False), ("-1", False)])
+def test_ascii_digits(value: str, expected: bool) -> None:
+    assert ascii_digits(value) is expected
+    if expected:
+        int(value)  # what the callers do next
+
+
+def test_url_parts() -> None:
+    parts = url_parts("https://example.test/track?code=3S1")
+    assert parts is not None and parts.query == "code=3S1"
+    assert url_parts("http://[x/track?code=3S1") is None  # urlsplit: "Invalid IPv6 URL"
 
 
 def test_parse_local_formats_and_errors() -> None:

@@ -22,6 +22,7 @@ from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
     arbitrary_json_test,
+    check_event,
     mutated_samples_test,
     utc,
 )
@@ -362,6 +363,7 @@ def _load(name: str) -> Any:
 
 
 def _check(event: TrackingEvent) -> None:
+    check_event(event)
     assert event.occurred_at.tzinfo is not None and event.tracking_number and event.code
     assert event.mapped == (event.status != "unknown" or event.substatus != "unmapped_code")
 

@@ -20,6 +20,7 @@ from tests.carriers.properties import (
     as_payload,
     assert_prefixes_raise,
     carrier_samples,
+    check_event,
     cuts,
     json_loader,
     mutated_samples_test,
@@ -411,6 +412,7 @@ test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_ex
 
 
 def _check(event: TrackingEvent) -> None:
+    check_event(event)
     assert event.occurred_at.tzinfo is not None and event.occurred_at.utcoffset() is not None
     assert event.tracking_number and event.code
 

@@ -17,6 +17,7 @@ from tests.carriers.properties import (
     as_payload,
     assert_prefixes_raise,
     carrier_samples,
+    check_event,
     cuts,
     json_loader,
     mutated_samples_test,
@@ -482,6 +483,7 @@ test_arbitrary_json_only_raises_parse_errors = arbitrary_json_test(parse, max_ex
 
 
 def _check(event: TrackingEvent) -> None:
+    check_event(event)
     assert event.occurred_at.utcoffset() == timedelta(0)
     assert event.tracking_number and event.code
 

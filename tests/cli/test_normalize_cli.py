@@ -7,12 +7,17 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
+import carriers
+from schemas.events import TrackingEvent
 from tests.conftest import samples_dir
+from trackstream.cli import main
 
 UTC_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -136,3 +141,25 @@ def test_a_packed_raw_record_is_read_item_by_item_with_each_items_headers(tmp_pa
     record.write_bytes(pack([RawItem(body, {})])[:-3])
     truncated = run("normalize", "myparcel", str(record))
     assert truncated.returncode == 1 and b"truncated packed record" in truncated.stderr
+
+
+def test_a_parser_bug_exits_70_naming_the_parser_and_the_exception(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A crash (not a ParseError) is trackstream's bug, not the file's: exit 70 (EX_SOFTWARE) with
+    the carrier, the exception type and the traceback on stderr, but not the exception's message."""
+    secret = "tok-cli-4d5e6f"
+
+    def broken(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[TrackingEvent]:
+        return {}[orjson.loads(payload)["token"]]  # a KeyError quoting the payload
+
+    monkeypatch.setitem(carriers.PARSERS, "postnl", broken)
+    path = tmp_path / "push.json"
+    path.write_bytes(orjson.dumps({"token": secret}))
+    assert main(["normalize", "postnl", str(path)]) == 70
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"trackstream normalize: {path}: internal error in the postnl parser: KeyError at "
+                          "tests/cli/test_normalize_cli.py:")
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    assert secret not in err

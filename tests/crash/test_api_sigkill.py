@@ -94,7 +94,7 @@ async def test_sigkill_of_the_api_mid_pack_loses_no_acknowledged_webhook(system:
             with system.db() as db:
                 rows = db.execute("SELECT event_id, count(*) FROM tracking_events WHERE carrier = %s "
                                   "GROUP BY event_id", (carrier,)).fetchall()
-            return {str(event_id): int(n) for event_id, n in rows}
+            return {str(event_id): int(str(n)) for event_id, n in rows}
 
         async def all_acked_stored() -> dict[str, int] | None:
             found = stored()

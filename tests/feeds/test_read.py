@@ -4,12 +4,15 @@ for well-formedness, and the messages they become (chunks per partition, headers
 from __future__ import annotations
 
 import io
+import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
 
 from carriers import native
+from schemas.events import TrackingEvent
 from trackstream.feeds.formats import Format, resolve_target
 from trackstream.feeds.read import (
     FeedMessage,
@@ -162,6 +165,35 @@ def test_jsonl_native_items() -> None:
     assert problems(stats) == [(2, "occurred_at"), (3, ""), (4, "carrier")]
     records, stats = read(data, Format.JSONL, "fleet")  # an own carrier: items may leave out the carrier
     assert [(r.line, r.key) for r in records if isinstance(r, Item)] == [(1, "fleet:N1"), (4, "fleet:N3")]
+
+
+def test_an_item_the_validator_crashes_on_is_reported_as_trackstreams_bug(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash of the native validator (a bug, not an ItemError) refuses that one item with a
+    message that says so; the other items are read as usual, and the log has no payload text."""
+    secret = "ref-8c7b6a-private"
+
+    def broken(item: Any, index: int, received_at: datetime) -> TrackingEvent:
+        if "attributes" in item:
+            return {}[item["attributes"]["reference"]]  # a KeyError quoting the payload
+        return native.validate_item(item, index, received_at)
+
+    monkeypatch.setattr("trackstream.feeds.read.validate_item", broken)
+    lines = [
+        {"carrier": "fleet", "tracking_number": "N1", "status": "delivered", "occurred_at": "2026-11-20T10:00:00Z"},
+        {"carrier": "fleet", "tracking_number": "N2", "status": "delivered", "occurred_at": "2026-11-20T10:00:00Z",
+         "attributes": {"reference": secret}},
+    ]
+    with caplog.at_level(logging.ERROR, logger="trackstream.feeds.read"):
+        records, stats = read(b"\n".join(orjson.dumps(line) for line in lines), Format.JSONL, "native")
+    assert [(r.line, r.key) for r in records if isinstance(r, Item)] == [(1, "fleet:N1")]
+    [(_, problem)] = stats.problems
+    assert (problem.line, problem.field) == (2, "")
+    assert problem.message.startswith("internal error in the native parser: KeyError at tests/feeds/test_read.py:")
+    assert "a bug in trackstream" in problem.message
+    assert secret not in problem.message and secret not in caplog.text
+    assert "Traceback (most recent call last)" in caplog.text and "in broken" in caplog.text
 
 
 # --- batch documents -----------------------------------------------------------------------------

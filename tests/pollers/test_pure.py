@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import carriers
 from pollers.accounts import AccountsError, Cadence, load_accounts, parse_accounts, parse_duration
 from pollers.backoff import full_jitter, parse_retry_after
 from pollers.clients.base import Fetched
@@ -258,6 +261,29 @@ def test_classify_garbage_is_published_for_the_dead_letter_topic_unless_404() ->
     publish, outcome = classify("ups", Fetched(b"<html>gone</html>", ("1Z1",), headers={"http-status": "404"}),
                                 {}, NOW)
     assert not publish and outcome["1Z1"].result == "not_found"
+
+
+def test_classify_publishes_an_answer_the_parser_crashes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A parser bug (not a ParseError) is not the poller's crash: the answer is published, so the
+    normalizer dead-letters it as internal_error, and the numbers record the error."""
+    secret = "acct-9a8b7c-private"
+    accounts: dict[str, list[Any]] = {}
+
+    def broken(payload: bytes, headers: Mapping[str, str], received_at: datetime) -> list[Any]:
+        return accounts[secret]  # a KeyError quoting the answer
+
+    monkeypatch.setitem(carriers.PARSERS, "postnl", broken)
+    body = postnl_status("3SABCD123", [("J05", "Bezorger onderweg", "21-11-2026 09:15:00")])
+    with caplog.at_level(logging.ERROR, logger="pollers.service"):
+        publish, outcome = classify("postnl", Fetched(body, ("3SABCD123", "3SABCD124")), {}, NOW)
+    assert publish
+    assert {n: o.result for n, o in outcome.items()} == {"3SABCD123": "error", "3SABCD124": "error"}
+    error = outcome["3SABCD123"].error or ""
+    assert error.startswith("internal error in the postnl parser: KeyError at tests/pollers/test_pure.py:")
+    assert "Traceback (most recent call last)" in caplog.text
+    assert secret not in error and secret not in caplog.text
 
 
 def test_classify_newest_status_wins() -> None:

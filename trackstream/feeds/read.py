@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import orjson
 
 from carriers.native import ItemError, validate_item
 from schemas.events import format_utc
+from trackstream import crash
 from trackstream.feeds.formats import (
     CSV_COLUMNS,
     CSV_OPTIONAL_COLUMNS,
@@ -36,6 +38,8 @@ from trackstream.feeds.formats import (
     Target,
 )
 from trackstream.topics import partition_for
+
+log = logging.getLogger(__name__)
 
 SOURCE = "feed"
 _CSV_DELIMITERS = (",", ";", "\t")
@@ -136,7 +140,22 @@ def _native_item(value: Any, target: Target, line: int | None, index: int | None
     except ItemError as exc:
         name = exc.field.replace("location.", "location_") if csv_fields else exc.field
         return Problem(line, index, name, exc.problem)
+    except Exception as exc:  # a bug in the validator: this item is refused, with that said (see below)
+        return _validator_crash(exc, line, index)
     return Item(line, item, event.key, size)
+
+
+def _validator_crash(exc: Exception, line: int | None, index: int | None) -> Problem:
+    """The item the native validator crashed on (a bug in trackstream) is reported as an invalid
+    item whose message says so, and the bug is logged without the exception's message
+    (``trackstream.crash``). Unlike a webhook, which the carrier does not send again, a feed is
+    still in its sender's hands, so refusing the one item (the feed with it, unless invalid items
+    are skipped) loses nothing; storing it would send it to the dead letters together with the
+    valid items of its chunk."""
+    summary = crash.summary("native", exc)
+    where = f"line {line}" if line is not None else f"events[{index}]"
+    log.error("%s, on %s of a feed: the item is reported as invalid\n%s", summary, where, crash.safe_traceback(exc))
+    return Problem(line, index, "", f"{summary} (a bug in trackstream, not in this item; please report it)")
 
 
 # --- JSON lines ----------------------------------------------------------------------------------
