@@ -107,6 +107,11 @@ def map_event_code(code: str) -> CodeMapping | None:
     return _tables().events.get(code.strip().upper())
 
 
+def map_unified_status_code(code: str) -> CodeMapping | None:
+    """The Unified Tracking API's coarse ``statusCode`` (``transit``, ``delivered``, ...)."""
+    return _tables().unified.get(code.strip().lower())
+
+
 def event_flag(code: str) -> str | None:
     return _tables().flags.get(code.strip().upper())
 

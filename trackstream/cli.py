@@ -232,6 +232,24 @@ def cmd_config() -> int:
     return 0
 
 
+def cmd_carriers(args: argparse.Namespace) -> int:
+    """``trackstream carriers coverage``: documented carrier codes against the code tables."""
+    from carriers import coverage
+
+    known = coverage.covered_carriers()
+    unknown = [name for name in args.carrier or [] if name not in known]
+    if unknown:
+        print(f"trackstream carriers coverage: no documented code lists for {', '.join(unknown)} "
+              f"(known: {', '.join(known)})", file=sys.stderr)
+        return 2
+    text, gaps = coverage.report(args.carrier or None)
+    print(text)
+    if gaps:
+        print(f"{len(gaps)} documented code(s) unmapped: {'; '.join(gaps)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trackstream", description="Multi-carrier shipment tracking on Faust")
     sub = p.add_subparsers(dest="command", required=True)
@@ -251,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a header of the raw record, as a poller or the ingress would pass it (repeatable)")
     n.add_argument("--tracking-number", metavar="N",
                    help="the number a poller asked for (DPD's answer does not carry it)")
+    c = sub.add_parser("carriers", help="facts about the built-in carriers")
+    carriers_sub = c.add_subparsers(dest="carriers_command", required=True)
+    cov = carriers_sub.add_parser(
+        "coverage", help="per carrier and code table: documented codes, how many are mapped, which are not "
+                         "(exit 1 if any documented code is unmapped)")
+    cov.add_argument("--carrier", action="append", metavar="NAME", help="only this carrier (repeatable)")
     i = sub.add_parser("import", help="import carrier payload files, JSON lines or CSV into the raw topics")
     from trackstream.feeds.cli import add_arguments as import_arguments
 
@@ -272,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_normalize(args)
     if args.command == "config":
         return cmd_config()
+    if args.command == "carriers":
+        return cmd_carriers(args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
