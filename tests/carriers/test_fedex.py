@@ -50,8 +50,13 @@ EXPECTED_EVENT_TYPES: dict[str, str] = {
 }
 INFORMATIONAL = {"DR", "RR", "RM", "RC", "RP", "LP", "RG", "RD", "SP"}
 DELAY_TYPES = {"DY", "DD", "PD", "RL"}
-EXPECTED_DERIVED: dict[str, str] = {
-    "IN": "pre_transit", "PU": _IT, "IT": _IT, "DY": _IT, "RL": _IT, "DE": "exception", "DL": "delivered",
+# derivedStatusCode is FedEx's code table rolled up: a derived code means what the event type of the
+# same code means, plus IN (initiated; seen in FedEx's example responses). Every one must fill in.
+EXPECTED_DERIVED: dict[str, str] = {**EXPECTED_EVENT_TYPES, "IN": "pre_transit"}
+DERIVED_SUBSTATUS: dict[str, str | None] = {
+    "IN": "label_created", "OC": "label_created", "PU": "picked_up", "PX": "picked_up", "OD": None,
+    "ED": "driver_en_route", "HL": "at_pickup_point", "HP": "at_pickup_point", "DY": "delayed", "RL": "delayed",
+    "CD": "customs_hold", "RS": "returning", "DE": None, "SE": None, "CA": None, "DL": None, "IT": None,
 }
 EXPECTED_EXCEPTIONS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("DE", "08"): ("failed_attempt", "recipient_absent"),
@@ -244,6 +249,36 @@ def test_every_derived_code_fills_in_for_unknown_event_types(code: str) -> None:
     assert (mapping.status, layer) == (EXPECTED_DERIVED[code], "derived_code")
     [event] = parse(_response(_scan("ZZ", derivedStatusCode=code)))
     assert (event.code, event.status, event.mapped) == ("ZZ", EXPECTED_DERIVED[code], True)
+
+
+@pytest.mark.parametrize(("code", "substatus"), sorted(DERIVED_SUBSTATUS.items()))
+def test_derived_code_substatus(code: str, substatus: str | None) -> None:
+    mapping, layer, _ = fedex.map_scan("", code)
+    assert (mapping.substatus, layer) == (substatus, "derived_code")
+
+
+def test_scan_without_event_type_uses_the_derived_code() -> None:
+    """The issue's case: an OD scan that has only derivedStatusCode was unknown."""
+    scan = _scan("OD", derivedStatusCode="OD")
+    del scan["eventType"]
+    [event] = parse(_response(scan))
+    assert (event.code, event.status, event.mapped) == ("OD", "out_for_delivery", True)
+    assert event.attributes["mapping_layer"] == "derived_code"
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED_DERIVED))
+def test_documented_derived_code_without_event_type(code: str) -> None:
+    scan = _scan(code, derivedStatusCode=code)
+    del scan["eventType"]
+    [event] = parse(_response(scan))
+    assert (event.status, event.mapped, event.attributes["mapping_layer"]) == (
+        EXPECTED_DERIVED[code], True, "derived_code")
+
+
+def test_documented_lists() -> None:
+    listed = load_mapping_file("fedex.documented.json")["tables"]
+    assert set(listed["event_types"]) == set(EXPECTED_EVENT_TYPES) - {"AE", "RL"}  # not in FedEx's table
+    assert set(listed["derived_codes"]) == set(EXPECTED_DERIVED) - {"AE"}  # AE: public sources, not FedEx's table
 
 
 @pytest.mark.parametrize(("key", "expected"), sorted(EXPECTED_EXCEPTIONS.items()))

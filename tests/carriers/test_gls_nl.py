@@ -447,3 +447,12 @@ def _check(event: TrackingEvent) -> None:
 test_mutated_samples_only_raise_parse_errors = mutated_samples_test(
     parse, _load, SAMPLE_NAMES, max_examples=200, check=_check
 )
+
+
+def test_documented_lists() -> None:
+    """gls_nl.documented.json: the spec's status enum and event codes, the public answer's evtNos."""
+    listed = load_mapping_file("gls_nl.documented.json")["tables"]
+    assert set(listed["parcel_status"]) == set(PARCEL_STATUS)
+    assert set(listed["event_codes"]) == set(EVENT_CODES)
+    seen = set(_load(RSTT)["tuStatus"][0]["progressBar"]["evtNos"])
+    assert set(listed["rstt001_event_codes"]) == set(RSTT_CODES) == seen

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 import pytest
@@ -24,13 +25,27 @@ SAMPLES = carrier_samples("tnt")
 RESPONSE = "expressconnect-track-response-v3.1.xml"
 ERROR = "expressconnect-track-error-response.xml"
 REQUEST = "expressconnect-track-request-v3.1.xml"
+RESPONSE_30 = "expressconnect-track-response-30-events-200mph.xml"
 
-# Written from the carrier's public sources, independently of mappings/tnt.json.
-STATUS_EXPECTED: dict[str, str] = {
-    "CI": "in_transit", "IS": "in_transit", "IR": "in_transit", "AS": "in_transit", "TR": "in_transit",
-    "MLA": "in_transit", "NR": "in_transit",  # delays, still moving
-    "OD": "out_for_delivery", "OK": "delivered",
+# Written from the carrier's public sources, independently of mappings/tnt.json: every StatusCode of
+# TNT's public responses (karrio's sample, 200MPH/tnt's 30-event response) → (status, substatus).
+_IT = "in_transit"
+ROWS_EXPECTED: dict[str, tuple[str, str | None]] = {
+    "PU": (_IT, "picked_up"),  # Shipment Collected From Customer
+    "CI": (_IT, "accepted"),  # Shipment Received At Origin Depot.
+    "IS": (_IT, "sorting"), "IR": (_IT, "sorting"),  # Shipment Received At Tnt Location
+    "AS": (_IT, "sorting"),  # Shipment Received At Transit Point.
+    "TR": (_IT, None), "OS": (_IT, None),  # Shipment In Transit.
+    # delays with "recovery action(s) underway": still moving (judgment, see tnt.json "why")
+    "MLA": (_IT, "delayed"), "NR": (_IT, "delayed"), "LAA": (_IT, "delayed"), "LAC": (_IT, "delayed"),
+    # Packaging Damaged. Repacked And Forwarded For Delivery: moving on, damage kept (judgment)
+    "CDB": (_IT, "damaged"), "FDB": (_IT, "damaged"),
+    "OD": ("out_for_delivery", "driver_en_route"),
+    "OK": ("delivered", "delivered_recipient"),  # Shipment Delivered In Good Condition.
+    "PA": ("delivered", None),  # Delivery By Mail. Delivery Confirmation Available On Request (judgment)
+    "AA": ("exception", "data_error"),  # Duplicate Or Non-existent Consignment Record In System
 }
+STATUS_EXPECTED: dict[str, str] = {code: row[0] for code, row in ROWS_EXPECTED.items()}
 SUMMARY_EXPECTED: dict[str, str] = {"DEL": "delivered", "INT": "in_transit", "EXC": "exception", "CNF": "unknown"}
 # depot → (country, zone); BA4/QAR/DNG from the public sources, NBE/PNA from the sample's depot names.
 DEPOT_EXPECTED: dict[str, tuple[str, str]] = {
@@ -109,6 +124,31 @@ def test_track_response_sample() -> None:
         "123456782:20210203:FDX", "783350930039", "US"
     )
     assert len({e.event_id for e in events}) == 16
+
+
+def test_thirty_event_response_sample() -> None:
+    """200MPH/tnt's public response: six consignments of one reused number, every code mapped."""
+    events = parse((SAMPLES / RESPONSE_30).read_bytes())
+    assert len(events) == 30  # 31 StatusData; PA at ZRH 20160908 1436 is in two consignments: one id
+    assert all(e.mapped and e.tracking_number == "123456782" for e in events)
+    by_code = Counter(e.code for e in events)
+    assert by_code == {"CDB": 6, "PA": 4, "NR": 3, "CI": 3, "AA": 2, "AS": 2, "TR": 2, "OK": 1, "OD": 1,
+                       "IR": 1, "LAA": 1, "LAC": 1, "OS": 1, "PU": 1, "FDB": 1}
+    assert Counter(e.status for e in events) == {"in_transit": 22, "delivered": 5, "exception": 2,
+                                                 "out_for_delivery": 1}
+    madrid = [e for e in events if e.attributes["consignment_key"] == "123456782:20161020:MAD"]
+    assert [e.code for e in madrid] == ["OK", "OD", "IR", "AS", "TR", "LAA", "LAC", "OS", "AS", "TR", "PU"]
+    assert [e.substatus for e in madrid][5:7] == ["delayed", "delayed"]
+    pickup = madrid[-1]
+    assert (pickup.status, pickup.substatus, pickup.description) == (
+        "in_transit", "picked_up", "Shipment Collected From Customer")
+    assert pickup.occurred_at == utc(2016, 10, 20, 14, 20)  # MAD is the origin depot: Madrid, CEST
+    repacked = [e for e in events if e.code in {"CDB", "FDB"}]
+    assert {(e.status, e.substatus) for e in repacked} == {("in_transit", "damaged")}
+    missing = [e for e in events if e.code == "AA"]
+    assert [(e.status, e.substatus, e.attributes["summary_code"]) for e in missing] == [
+        ("exception", "data_error", "EXC")] * 2
+    assert {e.attributes["summary_code"] for e in events if e.code == "PA"} == {"DEL"}
 
 
 def test_leading_whitespace_is_tolerated() -> None:
@@ -213,11 +253,27 @@ def test_every_summary_code(code: str, status: str) -> None:
     assert mapping is not None and mapping.status == status
 
 
-@pytest.mark.parametrize(("code", "substatus"), [("MLA", "delayed"), ("NR", "delayed"), ("CI", "accepted"),
-                                                 ("OD", "driver_en_route")])
-def test_substatuses(code: str, substatus: str) -> None:
+@pytest.mark.parametrize(("code", "expected"), sorted(ROWS_EXPECTED.items()))
+def test_every_status_code_row(code: str, expected: tuple[str, str | None]) -> None:
     mapping = tnt.map_status_code(code)
-    assert mapping is not None and mapping.substatus == substatus
+    assert mapping is not None and (mapping.status, mapping.substatus) == expected
+    [event] = parse(_response(_consignment(_status(code))))
+    assert (event.status, event.substatus, event.mapped) == (*expected, True)
+
+
+def test_documented_codes_are_the_public_responses_codes() -> None:
+    """tnt.documented.json lists exactly the StatusCodes of the public responses in the samples."""
+    seen: set[str] = set()
+    for name in (RESPONSE, RESPONSE_30):
+        seen |= {e.code for e in parse((SAMPLES / name).read_bytes())}
+    listed = load_mapping_file("tnt.documented.json")["tables"]
+    assert set(listed["status_codes"]) == seen == set(ROWS_EXPECTED)
+    assert set(listed["summary_codes"]) == set(SUMMARY_EXPECTED)
+
+
+def test_judgment_rows_say_why() -> None:
+    rows = load_mapping_file("tnt.json")["status_codes"]
+    assert {c for c, row in rows.items() if row.get("why")} == {"LAA", "LAC", "CDB", "FDB", "PA", "AA"}
 
 
 @pytest.mark.parametrize(("code", "expected"), sorted(DEPOT_EXPECTED.items()))
@@ -317,7 +373,7 @@ def test_non_bytes_payload() -> None:
         tnt.parse("<TrackResponse/>", {}, RECEIVED)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", [RESPONSE, ERROR, REQUEST])
+@pytest.mark.parametrize("name", [RESPONSE, RESPONSE_30, ERROR, REQUEST])
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes().strip()
     assert_prefixes_raise(parse, payload, cuts(payload, 60))

@@ -78,10 +78,12 @@ INFORMATIONAL_CODES = {153, 154, 155}
 EXPECTED_TYPES = {
     "M": "pre_transit", "MV": "cancelled", "I": "in_transit", "D": "delivered", "X": "exception",
     "DO": "in_transit", "DD": "in_transit", "W": "in_transit", "NA": "unknown", "U": "unknown",
+    "P": "in_transit",  # pickup (UPS's status type for pickup scans)
 }
 EXPECTED_ACTIVITY_CODES = {
     "MP": "pre_transit", "OR": "in_transit", "AR": "in_transit", "DP": "in_transit", "AF": "in_transit",
     "IT": "in_transit", "OT": "out_for_delivery", "FS": "delivered", "F4": "delivered", "KB": "delivered",
+    "PU": "in_transit",  # pickup scan
 }
 
 
@@ -286,6 +288,23 @@ def test_every_activity_code(code: str, status: str) -> None:
 def test_tricky_combinations(kind: str, code: str, status_code: str, status: str, substatus: str | None) -> None:
     mapping, _, _ = ups.map_activity(kind, code, status_code)
     assert (mapping.status, mapping.substatus) == (status, substatus)
+
+
+def test_pickup_scan() -> None:
+    """The issue's case: a pickup scan (type P, code PU) without a status code was unknown."""
+    for kind, code in (("P", "PU"), ("P", ""), ("", "PU"), ("I", "PU")):
+        mapping, layer, _ = ups.map_activity(kind, code, "")
+        assert (mapping.status, mapping.substatus) == ("in_transit", "picked_up"), (kind, code)
+        assert layer == ("activity_code" if code else "activity_type")
+    [event] = parse(_details(_activity("", status={"type": "P", "code": "PU", "description": "Pickup Scan"})))
+    assert (event.code, event.status, event.substatus, event.mapped) == ("PU", "in_transit", "picked_up", True)
+
+
+def test_documented_lists() -> None:
+    listed = load_mapping_file("ups.documented.json")["tables"]
+    assert sorted(int(c) for c in listed["status_codes"]) == ALL_STATUS_CODES
+    assert set(listed["activity_types"]) == set(EXPECTED_TYPES)
+    assert set(listed["activity_codes"]) == set(EXPECTED_ACTIVITY_CODES)
 
 
 def test_update_events_change_no_status() -> None:
