@@ -399,3 +399,8 @@ test_arbitrary_xml_only_raises_parse_errors = arbitrary_document_test(
 test_mutated_sample_only_raises_parse_errors = mutated_xml_test(
     parse, SAMPLES / RESPONSE, max_examples=150, text_size=12
 )
+
+
+test_mutated_30_event_sample_only_raises_parse_errors = mutated_xml_test(
+    parse, SAMPLES / RESPONSE_30, max_examples=100, text_size=12
+)
