@@ -253,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--postnl", type=float, default=0.3, help="share of shipments polled from PostNL")
     b.add_argument("--workers", type=int, default=None,
                    help="Faust workers in the consumer group (default: TRACKSTREAM_LOCAL_WORKERS)")
+    b.add_argument("--steady", type=float, metavar="RATE",
+                   help="steady mode: single-event POST /v1/events at RATE requests/s, open-loop, instead of a backlog")
+    b.add_argument("--seconds", type=float, default=30.0, help="steady mode: how long to send (default 30)")
+    b.add_argument("--connections", type=int, default=256,
+                   help="steady mode: concurrent HTTP connections of the load generator (default 256)")
     return p
 
 
@@ -282,6 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_import(args, settings)
     if args.command == "poll":
         return cmd_poll(settings, args)
+    if args.command == "bench" and args.steady is not None:
+        from bench.steady import run_steady
+
+        if args.steady <= 0 or args.seconds <= 0 or args.connections < 1:
+            print("trackstream bench: --steady, --seconds and --connections must be positive", file=sys.stderr)
+            return 2
+        return run_steady(settings, args.steady, args.seconds, workers=args.workers or settings.local_workers,
+                          external=args.external, connections=args.connections)
     if args.command == "bench":
         from bench.pipeline import run_bench
 
