@@ -91,6 +91,6 @@ def format_hops(rows: list[Hop], events: int) -> list[str]:
     if events <= 0:
         return [*lines, "  n/a: no event stored"]
     for h in rows:
-        lines.append(f"  {h.topic:<{width}}  {h.records / events:8.3f}  ({h.records:,} records)")
-    lines.append(f"  {'total':<{width}}  {total / events:8.3f}  ({total:,} records)")
+        lines.append(f"  {h.topic:<{width}}  {h.records / events:8.4f}  ({h.records:,} records)")
+    lines.append(f"  {'total':<{width}}  {total / events:8.4f}  ({total:,} records)")
     return lines

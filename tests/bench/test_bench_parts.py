@@ -112,10 +112,10 @@ def test_format_hops_divides_by_events_and_totals() -> None:
             counts.Hop(topics.DEADLETTER, 0, "pipeline")]
     lines = counts.format_hops(rows, 100)
     assert "100 events stored" in lines[0]
-    assert lines[1].split() == ["carrier.native.raw", "0.500", "(50", "records)"]
-    assert lines[2].split() == ["tracking.events", "0.250", "(25", "records)"]
-    assert lines[3].split() == ["tracking.deadletter", "0.000", "(0", "records)"]
-    assert lines[4].split() == ["total", "0.750", "(75", "records)"]
+    assert lines[1].split() == ["carrier.native.raw", "0.5000", "(50", "records)"]
+    assert lines[2].split() == ["tracking.events", "0.2500", "(25", "records)"]
+    assert lines[3].split() == ["tracking.deadletter", "0.0000", "(0", "records)"]
+    assert lines[4].split() == ["total", "0.7500", "(75", "records)"]
     assert "n/a" in counts.format_hops(rows, 0)[-1]
 
 
@@ -174,3 +174,29 @@ def test_steady_plan_items_are_valid_native_events() -> None:
     plan = steady_plan(200, "STX")
     _, problems = validate_items(list(plan), datetime.now(UTC))
     assert problems == []
+
+
+# --- the backlog mode's input: packed raw records ----------------------------------------------
+
+
+def test_backlog_input_is_packed_per_carrier_in_order() -> None:
+    from bench.pipeline import carrier_runs, records_of
+    from bench.workload import RawMessage, build
+    from schemas.raw import PACK_BYTES, is_packed, items
+
+    workload = build(3000, 600)
+    runs = list(carrier_runs(workload.messages, max_items=100))
+    assert all(len({m.carrier for m in run}) == 1 and 1 <= len(run) <= 100 for run in runs)
+    for carrier in ("sendcloud", "postnl", "native"):  # every payload once, each carrier in its order
+        flat = [m for run in runs if run[0].carrier == carrier for m in run]
+        assert flat == [m for m in workload.messages if m.carrier == carrier]
+    payloads = []
+    for run in runs:
+        for value, headers in records_of(run, "2026-11-21T10:00:00.000000Z"):
+            assert len(value) <= PACK_BYTES or not is_packed(value)
+            got = items(value, {k: v.decode() for k, v in headers})
+            assert all(i.headers["received-at"] == "2026-11-21T10:00:00.000000Z" for i in got)
+            payloads += [i.payload for i in got]
+    assert payloads == [m.payload for run in runs for m in run]
+    lone = records_of([RawMessage("sendcloud", b"{}", 1)], "t")
+    assert lone == [(b"{}", [("received-at", b"t"), ("source", b"bench"), ("content-type", b"application/json")])]
