@@ -211,14 +211,16 @@ def run_bench(settings: Settings, events: int, shipments: int, external: bool,
         written = counts.written(offsets_before, offsets_after)
         always = [*(raw_topic(c) for c in ("sendcloud", "postnl", "native")), *counts.PIPELINE_ORDER[:4],
                   counts.CONSUMER_OFFSETS]
-        for line in counts.format_hops(counts.hops(written, settings.app_id, always), workload.unique_events):
+        hop_rows = counts.hops(written, settings.app_id, always)
+        hop_total = sum(h.records for h in hop_rows)
+        for line in counts.format_hops(hop_rows, workload.unique_events):
             print(line)
         print(f"aiokafka produce→consume:  {kafka_msgs:,.0f} msg/s  (the same {len(workload.messages)} payloads,"
               f" {payload_bytes / 2**20:.1f} MiB, one message each, in {kafka_seconds:.1f}s = {kafka_events:,.0f}"
               " events/s)")
         if ceiling:
             print(f"faust empty agent:         {ceiling:,.0f} msg/s  (ceiling ratio {ceiling / kafka_msgs:.3f};"
-                  f" the pipeline's {records} records at this rate would take {records / ceiling:.1f}s)")
+                  f" the run's {hop_total:,} broker records at this rate: {hop_total / ceiling:.1f}s)")
         print(f"ratio: {pipeline_rate / kafka_events:.3f}")
         return 0
     finally:
