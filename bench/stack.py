@@ -174,12 +174,12 @@ def stored_count(database_url: str, carriers: tuple[str, ...], prefix: str = "")
 
 
 def wait_stored(database_url: str, carriers: tuple[str, ...], target: int, *, prefix: str = "",
-                no_progress: float = 120.0) -> int:
+                no_progress: float = 120.0, interval: float = 0.5) -> int:
     """Polls PostgreSQL until ``target`` events are stored, or none more arrive for ``no_progress``
     seconds; returns the number stored."""
     done, progressed = stored_count(database_url, carriers, prefix), time.monotonic()
     while done < target and time.monotonic() - progressed < no_progress:
-        time.sleep(0.5)
+        time.sleep(interval)
         now_done = stored_count(database_url, carriers, prefix)
         if now_done != done:
             done, progressed = now_done, time.monotonic()

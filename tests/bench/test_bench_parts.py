@@ -200,3 +200,47 @@ def test_backlog_input_is_packed_per_carrier_in_order() -> None:
     assert payloads == [m.payload for run in runs for m in run]
     lone = records_of([RawMessage("sendcloud", b"{}", 1)], "t")
     assert lone == [(b"{}", [("received-at", b"t"), ("source", b"bench"), ("content-type", b"application/json")])]
+
+
+# --- the restart mode's pure parts -------------------------------------------------------------
+
+
+def test_load_payloads_one_active_event_per_shipment() -> None:
+    import orjson
+
+    from bench.restart import load_payloads
+    from carriers.native import validate_items
+
+    payloads = list(load_payloads(1201, "LDX", per_payload=500))
+    assert len(payloads) == 3
+    events = [e for p in payloads for e in orjson.loads(p)]
+    assert len(events) == 1201 and len({e["tracking_number"] for e in events}) == 1201
+    assert {e["status"] for e in events} == {"pre_transit", "in_transit"}
+    _, problems = validate_items(events[:50], datetime.now())
+    assert problems == []
+
+
+def test_probe_numbers_cover_every_partition() -> None:
+    from bench.restart import CARRIER, probe_numbers
+
+    numbers = probe_numbers("LDX", 8)
+    assert sorted(numbers) == list(range(8))
+    assert all(topics.partition_for(f"{CARRIER}:{n}", 8) == p for p, n in numbers.items())
+
+
+def test_recovery_is_when_the_last_slow_probe_was_stored() -> None:
+    from bench.restart import Probe, recovery_seconds
+
+    t0 = 1000.0
+    probes = [
+        Probe(0, 1000.0, 1000.2), Probe(0, 1000.1, 1000.3),  # never slow
+        Probe(1, 1000.0, 1009.0), Probe(1, 1001.0, 1009.1), Probe(1, 1009.5, 1009.6),  # stalled until 1009.1
+        Probe(2, 1000.0, None), Probe(2, 1005.0, 1005.2),  # the first one never stored: slow, "stored" at 0
+        Probe(3, 1000.0, 1000.1), Probe(3, 1010.0, None),  # the newest not stored yet: not recovered
+        Probe(4, 1000.0, 1000.1), Probe(4, 1010.0, 1012.0),  # the newest slow: not recovered
+    ]
+    got = recovery_seconds(probes, t0, within=1.0)
+    assert got == {0: 0.0, 1: pytest.approx(9.1), 2: 0.0, 3: None, 4: None}
+    # probes younger than the cutoff do not count: a probe on its way is not a stall
+    assert recovery_seconds(probes, t0, within=1.0, until=1009.9)[3] == 0.0
+    assert recovery_seconds(probes, t0, within=1.0, until=999.0) == dict.fromkeys(range(5))
