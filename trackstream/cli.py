@@ -287,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--postnl", type=float, default=0.3, help="share of shipments polled from PostNL")
     b.add_argument("--workers", type=int, default=None,
                    help="Faust workers in the consumer group (default: TRACKSTREAM_LOCAL_WORKERS)")
+    b.add_argument("--steady", type=float, metavar="RATE",
+                   help="steady mode: single-event POST /v1/events at RATE requests/s, open-loop, instead of a backlog")
+    b.add_argument("--seconds", type=float, default=30.0, help="steady mode: how long to send (default 30)")
+    b.add_argument("--connections", type=int, default=256,
+                   help="steady mode: concurrent HTTP connections of the load generator (default 256)")
+    b.add_argument("--restart", action="store_true",
+                   help="load --shipments active shipments, print worker memory, then SIGKILL and restart a worker"
+                        " and print how long until new events flow again")
     return p
 
 
@@ -318,6 +326,26 @@ def main(argv: list[str] | None = None) -> int:
         return run_import(args, settings)
     if args.command == "poll":
         return cmd_poll(settings, args)
+    if args.command == "bench":
+        import signal
+
+        # SIGTERM (a timeout, a stop) unwinds like Ctrl-C, so the bench stops the stack it started
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if args.command == "bench" and args.restart:
+        from bench.restart import run_restart
+
+        if args.steady is not None or args.external:
+            print("trackstream bench: --restart starts its own stack and sends no steady load", file=sys.stderr)
+            return 2
+        return run_restart(settings, args.shipments, workers=args.workers or settings.local_workers)
+    if args.command == "bench" and args.steady is not None:
+        from bench.steady import run_steady
+
+        if args.steady <= 0 or args.seconds <= 0 or args.connections < 1:
+            print("trackstream bench: --steady, --seconds and --connections must be positive", file=sys.stderr)
+            return 2
+        return run_steady(settings, args.steady, args.seconds, workers=args.workers or settings.local_workers,
+                          external=args.external, connections=args.connections)
     if args.command == "bench":
         from bench.pipeline import run_bench
 
