@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> faust.App:
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.005,
+        producer_linger=settings.producer_linger,
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,

@@ -24,7 +24,7 @@ from trackstream.stack.process import ManagedProcess
 #: Tuning knobs given to the bench that reach its stack's workers and API.
 PASSED_THROUGH = ("TRACKSTREAM_NORMALIZE_BATCH", "TRACKSTREAM_NORMALIZE_WITHIN", "TRACKSTREAM_STORE",
                   "TRACKSTREAM_SINK_POOL_SIZE", "TRACKSTREAM_SINK_BATCH", "TRACKSTREAM_SINK_WITHIN",
-                  "TRACKSTREAM_EVENT_LOOP", "TRACKSTREAM_DEDUP_MAX_IDS")
+                  "TRACKSTREAM_EVENT_LOOP", "TRACKSTREAM_DEDUP_MAX_IDS", "TRACKSTREAM_PRODUCER_LINGER")
 
 
 @dataclass

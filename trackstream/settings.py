@@ -77,6 +77,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     ),
     "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
     "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
+    "TRACKSTREAM_PRODUCER_LINGER": ("0.005", "Seconds the worker's producer waits to batch messages (0: at once)."),
     "TRACKSTREAM_LAG_REFRESH_SECONDS": ("10", "/metrics measures consumer lag at most this often."),
 }
 
@@ -107,6 +108,13 @@ def _positive(env: Mapping[str, str], name: str) -> float:
     value = _float(env, name)
     if value <= 0:
         raise SettingsError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _non_negative(env: Mapping[str, str], name: str) -> float:
+    value = _float(env, name)
+    if value < 0:
+        raise SettingsError(f"{name} must be >= 0, got {value}")
     return value
 
 
@@ -200,6 +208,7 @@ class Settings:
     worker_id: str
     mapping_refresh_seconds: float
     lag_refresh_seconds: float = 10.0
+    producer_linger: float = 0.005
     poll_accounts: str = ""
     poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -255,6 +264,7 @@ class Settings:
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
             mapping_refresh_seconds=_positive(env, "TRACKSTREAM_MAPPING_REFRESH_SECONDS"),
             lag_refresh_seconds=_positive(env, "TRACKSTREAM_LAG_REFRESH_SECONDS"),
+            producer_linger=_non_negative(env, "TRACKSTREAM_PRODUCER_LINGER"),
             poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
             poll_in_worker=_str(env, "TRACKSTREAM_POLL_IN_WORKER") in ("1", "true", "yes"),
             secrets={**_configured_secrets(env, definitions),

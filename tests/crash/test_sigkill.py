@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from agents.gap_guard import EXIT_SKIPPED_MESSAGES
+from schemas.raw import RawItem, pack
 from tests.conftest import System
 from trackstream.topics import raw_topic
 
@@ -76,11 +77,19 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(system: System) -
 
     killed_at: int | None = None
     try:
-        for index, message in enumerate(messages):
-            await producer.send_and_wait(raw_topic("native"), orjson.dumps(message))
+        # the packed path (schemas.raw), as the ingress writes a burst: most records hold several
+        # payloads, every fifth one a single payload as feeds and records from before packing do
+        records: list[bytes] = []
+        for start in range(0, len(messages), 4):
+            chunk = [orjson.dumps(m) for m in messages[start:start + 4]]
+            records += chunk[:1] if start % 20 == 0 else [pack([RawItem(c, {"source": "api"}) for c in chunk])]
+            if start % 20 == 0:
+                records += [pack([RawItem(c, {"source": "api"}) for c in chunk[1:]])] if chunk[1:] else []
+        for index, record in enumerate(records):
+            await producer.send_and_wait(raw_topic("native"), record)
             if index % 20 == 0:
                 await asyncio.sleep(0.05)  # a stream, not one burst
-            if killed_at is None and index > len(messages) // 3 and stored() > 0:
+            if killed_at is None and index > len(records) // 3 and stored() > 0:
                 killed_at = stored()
                 system.worker.kill()  # SIGKILL: no shutdown, no final commit
                 assert not system.worker.alive()
