@@ -77,7 +77,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     ),
     "TRACKSTREAM_CARRIERS_DIR": ("", "Folder of carrier definition files (*.yaml, *.yml, *.json); empty: none."),
     "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
-    "TRACKSTREAM_PRODUCER_LINGER": ("0.005", "Seconds the worker's producer waits to batch messages (0: at once)."),
+    "TRACKSTREAM_PRODUCER_LINGER": ("0.001", "Seconds the worker's producer waits to batch messages (0: at once)."),
     "TRACKSTREAM_LAG_REFRESH_SECONDS": ("10", "/metrics measures consumer lag at most this often."),
 }
 
@@ -208,7 +208,7 @@ class Settings:
     worker_id: str
     mapping_refresh_seconds: float
     lag_refresh_seconds: float = 10.0
-    producer_linger: float = 0.005
+    producer_linger: float = 0.001
     poll_accounts: str = ""
     poll_in_worker: bool = True
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
