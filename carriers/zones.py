@@ -27,10 +27,10 @@ data decided it (``tz_source``, ``schemas.events``). The steps, first match wins
    event on the origin leg (pick-up, pre-transit), its destination country on the destination leg
    (out for delivery, delivered, failed attempt, pick-up point), or either when both give the same
    instant (a domestic shipment, DE → FR), decided as in step 5.
-7. ``assumed``: nothing decided. For an event known to be in a country of several zones the
-   assumption is that country's main zone (``regions.json`` ``main_zones``, else zone.tab's first:
-   America/New_York, Australia/Sydney), never the carrier's home zone abroad; otherwise the
-   carrier's ``home`` zone. Visible on the event and counted by the normalize agent
+7. ``assumed``: nothing decided. For an event known to be in a country of several zones (its own,
+   or that of the leg it sits on) the assumption is that country's main zone (``regions.json``
+   ``main_zones``, else zone.tab's first: America/New_York, Australia/Sydney), never the carrier's
+   home zone abroad; otherwise the carrier's ``home`` zone. Visible on the event and counted by the normalize agent
    (``trackstream_timezone_assumed_total{carrier}``).
 
 "The same instant" is judged for the time being resolved (``naive``), so DST and rule changes are
@@ -158,6 +158,9 @@ def resolve(place: Place, naive: datetime, home: str) -> Resolved:
         found = _by_shipment(place, naive)
         if found is not None:
             return Resolved(found, TZ_SHIPMENT_COUNTRY)
+        leg_country = _leg_country(place)
+        if leg_country:  # on a leg in a country of several zones: in that country, never the carrier's home
+            return Resolved(country_zones(leg_country)[0], TZ_ASSUMED)
     return Resolved(zone(home), TZ_ASSUMED)
 
 
@@ -421,6 +424,13 @@ def _by_city_or_region(country: str, region: str, city: str, naive: datetime) ->
 
 
 # --- the shipment's countries ----------------------------------------------------------------------
+
+
+def _leg_country(place: Place) -> str:
+    """The country of the leg the event sits on, when known and in zone.tab; else ""."""
+    country = country_code(place.origin_country if place.leg == ORIGIN else
+                           place.destination_country if place.leg == DESTINATION else "")
+    return country if country and country_zones(country) else ""
 
 
 def _by_shipment(place: Place, naive: datetime) -> ZoneInfo | None:
