@@ -27,7 +27,7 @@ import carriers
 from agents.mapping_overrides import OVERRIDE_LAYER, MappingOverrides, apply_overrides
 from carriers.base import CodeMapping, ParseError
 from schemas.deadletter import DeadLetter
-from schemas.events import TrackingEvent, encode_event_messages, parse_utc
+from schemas.events import TZ_ASSUMED, TrackingEvent, encode_event_messages, parse_utc
 from schemas.raw import EnvelopeError, is_packed
 from schemas.raw import items as raw_items
 from trackstream import crash, metrics
@@ -137,6 +137,15 @@ def normalize_batch(
     return out
 
 
+def count_assumed_zones(result: NormalizedBatch) -> None:
+    """``trackstream_timezone_assumed_total{carrier}``: events whose local time nothing in the payload
+    placed in a zone (``tz_source=assumed``: read in the carrier's home zone, ``carriers.zones``)."""
+    for events in result.by_partition.values():
+        for event in events:
+            if event.tz_source == TZ_ASSUMED:
+                metrics.TIMEZONE_ASSUMED.labels(event.carrier).inc()
+
+
 def register(app: faust.App, topics: Topics, settings: Settings, overrides: MappingOverrides | None = None) -> None:
     partitions = settings.partitions
     overrides = overrides or MappingOverrides()
@@ -164,6 +173,7 @@ def register(app: faust.App, topics: Topics, settings: Settings, overrides: Mapp
                     metrics.UNMAPPED.labels(event.carrier).inc()
                 elif event.attributes.get("mapping_layer") == OVERRIDE_LAYER:
                     metrics.MAPPING_OVERRIDES_APPLIED.labels(event.carrier).inc()
+        count_assumed_zones(result)
         for letter in result.deadletters:
             log.warning("dead-lettered %s:%s:%s (%s)", letter.topic, letter.partition, letter.offset,
                         letter.reason)

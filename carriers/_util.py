@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
-from zoneinfo import ZoneInfo
 
 import orjson
 
-from carriers.base import PayloadError, load_mapping_file, zone, zone_for_country
-from schemas.events import TZ_HOME, TZ_LOCATION, normalize_tracking_number
+from carriers.base import PayloadError
+from schemas.events import normalize_tracking_number
 
 
 def _as_bytes(payload: Any) -> bytes:
@@ -171,24 +170,3 @@ def as_utc(instant: datetime, what: str) -> datetime:
 def compact(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Drop empty values from an attributes dict."""
     return {k: v for k, v in attrs.items() if v not in (None, "", [], {})}
-
-
-def zone_for_location(country: str, region: str, home_zone: str) -> tuple[ZoneInfo, str]:
-    """Zone for a carrier's local wall time at a location → (zone, tz_source).
-
-    ``mappings/regions.json`` ``region_zones`` by country + state / province first (US, CA, AU span
-    several zones), then ``base.COUNTRY_ZONES``, then ``regions.json``'s ``country_zones`` →
-    ``TZ_LOCATION``; else the carrier's ``home_zone`` → ``TZ_HOME``.
-    """
-    regions = load_mapping_file("regions.json")
-    country, region = country.strip().upper(), region.strip().upper()
-    name = regions["region_zones"].get(country, {}).get(region)
-    if name:
-        return zone(name), TZ_LOCATION
-    by_country = zone_for_country(country)
-    if by_country is not None:
-        return by_country, TZ_LOCATION
-    name = regions["country_zones"].get(country)
-    if name:
-        return zone(name), TZ_LOCATION
-    return zone(home_zone), TZ_HOME

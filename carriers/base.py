@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -102,39 +102,14 @@ def load_mapping_file(name: str) -> dict[str, Any]:
 
 
 # --- time ---------------------------------------------------------------------------------------
-
-#: IANA zone per ISO country, for carriers that give local time without an offset. Countries with
-#: several zones map to the zone most parcels are scanned in; adapters with better location data
-#: (a depot's zone) pass the zone directly.
-COUNTRY_ZONES: dict[str, str] = {
-    "NL": "Europe/Amsterdam", "BE": "Europe/Brussels", "LU": "Europe/Luxembourg",
-    "DE": "Europe/Berlin", "FR": "Europe/Paris", "GB": "Europe/London", "UK": "Europe/London",
-    "IE": "Europe/Dublin", "ES": "Europe/Madrid", "PT": "Europe/Lisbon", "IT": "Europe/Rome",
-    "AT": "Europe/Vienna", "CH": "Europe/Zurich", "DK": "Europe/Copenhagen", "SE": "Europe/Stockholm",
-    "NO": "Europe/Oslo", "FI": "Europe/Helsinki", "PL": "Europe/Warsaw", "CZ": "Europe/Prague",
-    "SK": "Europe/Bratislava", "HU": "Europe/Budapest", "SI": "Europe/Ljubljana",
-    "HR": "Europe/Zagreb", "RO": "Europe/Bucharest", "BG": "Europe/Sofia", "GR": "Europe/Athens",
-    "EE": "Europe/Tallinn", "LV": "Europe/Riga", "LT": "Europe/Vilnius", "TR": "Europe/Istanbul",
-    "US": "America/New_York", "CA": "America/Toronto", "MX": "America/Mexico_City",
-    "BR": "America/Sao_Paulo", "CN": "Asia/Shanghai", "HK": "Asia/Hong_Kong", "JP": "Asia/Tokyo",
-    "KR": "Asia/Seoul", "SG": "Asia/Singapore", "IN": "Asia/Kolkata", "AE": "Asia/Dubai",
-    "AU": "Australia/Sydney", "NZ": "Pacific/Auckland", "ZA": "Africa/Johannesburg",
-}
-
+# Which zone a local time is read in: ``carriers.zones`` (one resolver for every adapter).
 
 @cache
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def zone_for_country(country: str | None) -> ZoneInfo | None:
-    if not country:
-        return None
-    name = COUNTRY_ZONES.get(country.strip().upper())
-    return zone(name) if name else None
-
-
-def localize(naive: datetime, tz: ZoneInfo) -> datetime:
+def localize(naive: datetime, tz: tzinfo) -> datetime:
     """Attach a zone to a carrier's local wall-clock time and return the UTC instant.
 
     DST rules: in the autumn hour that occurs twice the first occurrence (``fold=0``, summer time)
@@ -152,7 +127,7 @@ def localize(naive: datetime, tz: ZoneInfo) -> datetime:
         raise PayloadError(f"timestamp out of range {naive.isoformat()!r}") from exc
 
 
-def parse_local(text: str, formats: tuple[str, ...], tz: ZoneInfo) -> datetime:
+def parse_local(text: str, formats: tuple[str, ...], tz: tzinfo) -> datetime:
     """Try each ``strptime`` format on ``text`` and localize the result; PayloadError if none fit."""
     stripped = text.strip()
     for fmt in formats:

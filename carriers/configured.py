@@ -18,9 +18,14 @@ Reading a payload:
 
 Time (``timestamp``): ``iso8601`` text (``Z`` or an offset → ``TZ_GIVEN``), ``epoch_seconds`` /
 ``epoch_millis`` (numbers or digit strings, UTC → ``TZ_GIVEN``) or a ``strptime`` pattern. Text
-without an offset is local time: in the zone of the event's country when ``location_zone`` is on
-and the country has one (``TZ_LOCATION``), else in the definition's ``zone`` (``TZ_HOME``),
-DST-correct through ``carriers.base.localize``. ``local_time`` keeps the text as sent.
+without an offset is local time. With ``location_zone`` on (the default) ``carriers.zones`` reads it
+where the event's location places it: its city in a country of several zones (``TZ_LOCATION``), its
+country when that country's zones agree (``TZ_COUNTRY``), else in the definition's ``zone`` as
+``TZ_ASSUMED`` (counted); ``fields.location`` may also name ``lat`` / ``lon`` (``TZ_COORDINATES``),
+an IATA-style ``code`` (``TZ_LOCATION_CODE``) and a ``region`` (state / province, ``TZ_LOCATION``).
+With ``location_zone: false`` the definition declares every local time to be in its ``zone``
+(``TZ_CARRIER_ZONE``, not counted as assumed). DST-correct through ``carriers.base.localize``.
+``local_time`` keeps the text as sent.
 
 Event ids: the carrier's own id (``fields.event_id``) when present, as sent if at most 128
 characters (else its hash); otherwise ``derive_event_id`` (carrier, number, UTC instant, code).
@@ -34,6 +39,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +53,6 @@ from carriers._util import (
     same_text,
     text,
     tracking_number,
-    zone_for_location,
 )
 from carriers.base import (
     UNMAPPED,
@@ -69,7 +74,8 @@ from carriers.definition import (
     TimestampRule,
     WebhookAuth,
 )
-from schemas.events import TZ_GIVEN, TZ_HOME, Location, TrackingEvent, derive_event_id
+from carriers.zones import Place, localize_at, usable_coordinates
+from schemas.events import TZ_CARRIER_ZONE, TZ_GIVEN, Location, TrackingEvent, derive_event_id
 
 SOURCES = frozenset({"webhook", "poll", "feed", "api"})
 MAX_EVENT_ID = 128
@@ -122,7 +128,7 @@ def _epoch(value: Any, scale: float, what: str) -> tuple[datetime, str]:
         raise PayloadError(f"{what}: unreadable epoch time {raw!r}") from exc
 
 
-def read_time(rule: TimestampRule, value: Any, country: str | None, what: str) -> tuple[datetime, str, str]:
+def read_time(rule: TimestampRule, value: Any, place: Place, what: str) -> tuple[datetime, str, str]:
     """A timestamp value → (UTC instant, original text, tz_source)."""
     if value is FieldPath.MISSING or value is None or value == "":
         raise PayloadError(f"{what}: missing timestamp")
@@ -143,11 +149,11 @@ def read_time(rule: TimestampRule, value: Any, country: str | None, what: str) -
     if read.tzinfo is not None and read.utcoffset() is not None:
         return as_utc(read, what), value, TZ_GIVEN
     home = rule.zone or "UTC"
-    if rule.location_zone and country:
-        tz, source = zone_for_location(country, "", home)
-    else:
-        tz, source = zone(home), TZ_HOME
-    return localize(read.replace(tzinfo=None), tz), value, source
+    naive = read.replace(tzinfo=None)
+    if not rule.location_zone:
+        return localize(naive, zone(home)), value, TZ_CARRIER_ZONE
+    instant, source = localize_at(naive, place, home)
+    return instant, value, source
 
 
 # --- payloads -----------------------------------------------------------------------------------
@@ -173,16 +179,34 @@ def _optional_text(path: FieldPath | None, node: Any) -> str:
     return "" if value is FieldPath.MISSING else text(value)
 
 
-def _location(definition: CarrierDefinition, event: Any) -> Location | None:
+def _coordinate(path: FieldPath | None, node: Any) -> float | None:
+    """A latitude / longitude (a number or numeric text); None when absent or not a number."""
+    value = path.get(node) if path is not None else FieldPath.MISSING
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _location(definition: CarrierDefinition, event: Any) -> tuple[Location | None, Place]:
+    """The event's Location, and what it tells ``carriers.zones`` (its region too)."""
     paths = definition.fields.location
     city = _optional_text(paths.city, event)
     postcode = _optional_text(paths.postcode, event)
     country = _optional_text(paths.country, event)
-    if not (city or postcode or country):
-        return None
+    code = _optional_text(paths.code, event)
+    lat, lon = _coordinate(paths.lat, event), _coordinate(paths.lon, event)
+    if not usable_coordinates(lat, lon):
+        lat = lon = None
     iso = country.upper() if len(country) == 2 and country.isascii() and country.isalpha() else ""
-    return Location(city=city or None, postcode=postcode or None, country=iso or None,
-                    text=country if country and not iso else None)
+    place = Place(lat=lat, lon=lon, code=code, city=city, region=_optional_text(paths.region, event), country=iso)
+    if not (city or postcode or country or code or lat is not None):
+        return None, place
+    return Location(city=city or None, postcode=postcode or None, country=iso or None, lat=lat, lon=lon,
+                    code=code or None, text=country if country and not iso else None), place
 
 
 def _event_id(definition: CarrierDefinition, event: Any, number: str, instant: datetime, code: str) -> str:
@@ -208,10 +232,9 @@ def _one_event(definition: CarrierDefinition, event: Any, shipment_number: str, 
     code = _optional_text(fields.code, event)
     if not code:
         raise PayloadError(f"{what}.{fields.code.text}: missing carrier code")
-    location = _location(definition, event)
+    location, place = _location(definition, event)
     instant, local_time, tz_source = read_time(
-        definition.timestamp, fields.timestamp.get(event), location.country if location else None,
-        f"{what}.{fields.timestamp.text}",
+        definition.timestamp, fields.timestamp.get(event), place, f"{what}.{fields.timestamp.text}",
     )
     found = definition.codes.get(code)
     mapping = found or UNMAPPED

@@ -54,7 +54,7 @@ _TOP_KEYS = frozenset({
 })
 _FIELD_KEYS = frozenset({"code", "description", "timestamp", "event_id", "tracking_number", "location",
                          "attributes"})
-_LOCATION_KEYS = frozenset({"city", "postcode", "country"})
+_LOCATION_KEYS = frozenset({"city", "postcode", "country", "region", "code", "lat", "lon"})
 _TIMESTAMP_KEYS = frozenset({"format", "zone", "location_zone"})
 _WEBHOOK_KEYS = frozenset({"auth", "header", "secret_env", "encoding", "prefix"})
 _ROW_KEYS = frozenset({"status", "substatus"})
@@ -97,9 +97,16 @@ class FieldPath:
 
 @dataclass(frozen=True, slots=True)
 class LocationFields:
+    """Paths to an event's place. ``region`` (state / province), ``code`` (an IATA-style location
+    code), ``lat`` / ``lon`` (decimal degrees) help find the zone of a local time (``carriers.zones``)."""
+
     city: FieldPath | None = None
     postcode: FieldPath | None = None
     country: FieldPath | None = None
+    region: FieldPath | None = None
+    code: FieldPath | None = None
+    lat: FieldPath | None = None
+    lon: FieldPath | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +318,7 @@ def _fields(c: _Checker, value: Any) -> EventFields:
     if data.get("location") is not None:
         loc = c.mapping(data["location"], "fields.location", _LOCATION_KEYS)
         if not loc:
-            raise c.fail("fields.location", "give at least one of city, postcode, country")
+            raise c.fail("fields.location", "give at least one of city, postcode, country, region, code, lat, lon")
         location = LocationFields(**{k: c.optional_path(loc, k, f"fields.location.{k}") for k in _LOCATION_KEYS})
     attributes: dict[str, FieldPath] = {}
     if data.get("attributes") is not None:

@@ -20,12 +20,15 @@ of DHL's unified Express list, 101-104 and ``PO``); unknown codes (XML-PI ``RW``
 with code and text kept. Rows with a ``flag`` (PD partial, DD damaged) set ``attributes[flag]``.
 
 Time. ``date`` + ``time`` are local at the event's service area without offset; with
-``requestGMTOffsetPerEvent=true`` MyDHL adds ``GMTOffset`` (``TZ_GIVEN``). Otherwise the zone comes
-from the service area (``TZ_LOCATION``): its code in ``service_area_zones`` (areas in countries with
-several zones), else the country ending its description (``SYDNEY-AU``, ``KINGSTON-JAM``,
-``Barcelona - Spain``; names and 3-letter codes via ``country_names``) and that country's zone
-(``base.COUNTRY_ZONES``, then ``country_zones``). Without a usable service area: Europe/Berlin, DHL
-Express's head-office zone (``TZ_HOME``). DST-correct via ``base.localize``. ``local_time`` is
+``requestGMTOffsetPerEvent=true`` MyDHL adds ``GMTOffset`` (``TZ_GIVEN``). Otherwise
+``carriers.zones`` resolves the service area: its code is an IATA airport or city code
+(``TZ_LOCATION_CODE``: LAX, JFK, HMO Hermosillo, MIL Milan), trusted when the airport lies in the
+country ending the description (``SYDNEY-AU``, ``KINGSTON-JAM``, ``Barcelona - Spain``; names and
+3-letter codes via ``country_names``); else the city and state of the description
+(``SPRINGFIELD GARDENS,NY-USA``, ``TZ_LOCATION``); else that country when its zones agree
+(``TZ_COUNTRY``); else, without a country, the shipment's origin (shipper, origin service area) or
+destination country on that leg (``TZ_SHIPMENT_COUNTRY``). Nothing placed: Europe/Berlin, DHL
+Express's head-office zone, as ``TZ_ASSUMED``. DST-correct via ``base.localize``. ``local_time`` is
 ``date time[ offset]``. Events are returned per waybill oldest first by UTC instant.
 
 Signed-by: ``signedBy``/``Signatory`` of delivery events only (XML-PI puts account numbers and
@@ -39,12 +42,11 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from carriers import dhl_parcel_nl
+from carriers import dhl_parcel_nl, zones
 from carriers._util import (
     as_list,
     as_utc,
@@ -65,12 +67,10 @@ from carriers.base import (
     CodeMapping,
     PayloadError,
     load_mapping_file,
-    localize,
     parse_code_table,
-    zone,
-    zone_for_country,
 )
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id, format_utc
+from carriers.zones import DESTINATION, Place
+from schemas.events import TZ_GIVEN, Location, TrackingEvent, derive_event_id, format_utc
 
 CARRIER = "dhl_express"
 HOME_ZONE = "Europe/Berlin"
@@ -88,8 +88,6 @@ class _Tables:
     flags: dict[str, str]
     unified: dict[str, CodeMapping]
     country_names: dict[str, str]
-    country_zones: dict[str, str]
-    area_zones: dict[str, str]
 
 
 @cache
@@ -98,8 +96,7 @@ def _tables() -> _Tables:
     rows = data["event_codes"]
     return _Tables(
         parse_code_table(rows), {c: r["flag"] for c, r in rows.items() if isinstance(r, dict) and r.get("flag")},
-        parse_code_table(data["unified_status_codes"]), dict(data["country_names"]), dict(data["country_zones"]),
-        dict(data["service_area_zones"]),
+        parse_code_table(data["unified_status_codes"]), dict(data["country_names"]),
     )
 
 
@@ -144,14 +141,6 @@ def country_of(area_description: str) -> str | None:
     return _tables().country_names.get(tail)
 
 
-def country_zone(country: str | None) -> ZoneInfo | None:
-    found = zone_for_country(country)
-    if found is not None or not country:
-        return found
-    name = _tables().country_zones.get(country.strip().upper())
-    return zone(name) if name else None
-
-
 def area_location(code: str, description: str) -> Location | None:
     description = _clean(description)
     if not code and not description:
@@ -160,7 +149,39 @@ def area_location(code: str, description: str) -> Location | None:
     return Location(city=city or None, country=country_of(description), code=code or None, text=description or None)
 
 
-def local_instant(date: str, time: str, offset: str, location: Location | None, what: str) -> tuple[datetime, str, str]:
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    """The shipment's own countries, for an event whose service area names none."""
+
+    origin_country: str = ""
+    destination_country: str = ""
+
+
+def shipment_countries(origin: str, origin_area: tuple[str, str], destination: str,
+                       destination_area: tuple[str, str]) -> Shipment:
+    """Shipper / receiver country, else the country of the service area's description or code."""
+    def country(given: str, area: tuple[str, str]) -> str:
+        return (zones.country_code(given) or zones.country_code(country_of(area[1]))
+                or (zones.code_country(area[0]) if area[0] else ""))
+    return Shipment(country(origin, origin_area), country(destination, destination_area))
+
+
+def event_place(location: Location | None, shipment: Shipment | None = None, leg: str | None = None) -> Place:
+    """What a service area says about an event's zone: code, city (``SPRINGFIELD GARDENS,NY`` → city
+    and state), country, plus the shipment's countries."""
+    shipment = shipment or Shipment()
+    city, region = "", ""
+    if location is not None and location.city:
+        head, _, tail = location.city.rpartition(",")
+        city, region = (head.strip(), tail.strip()) if head else (location.city, "")
+    return Place(
+        code=(location.code or "") if location else "", city=city, region=region,
+        country=(location.country or "") if location else "", origin_country=shipment.origin_country,
+        destination_country=shipment.destination_country, leg=leg,
+    )
+
+
+def local_instant(date: str, time: str, offset: str, place: Place, what: str) -> tuple[datetime, str, str]:
     """(UTC instant, tz_source, original text) for a DHL Express ``date`` + ``time`` pair."""
     if not date:
         raise PayloadError(f"{what}: missing date")
@@ -179,17 +200,14 @@ def local_instant(date: str, time: str, offset: str, location: Location | None, 
         except ValueError as exc:
             raise PayloadError(f"{what}: unreadable GMTOffset {offset!r}") from exc
         return as_utc(given, what), TZ_GIVEN, f"{raw} {offset}"
-    area = _tables().area_zones.get(location.code.upper()) if location and location.code else None
-    tz = zone(area) if area else country_zone(location.country if location else None)
-    if tz is not None:
-        return localize(naive, tz), TZ_LOCATION, raw
-    return localize(naive, zone(HOME_ZONE)), TZ_HOME, raw
+    instant, source = zones.localize_at(naive, place, HOME_ZONE)
+    return instant, source, raw
 
 
-def _extra_time(raw: str, tz: ZoneInfo | None) -> str:
-    """An estimated-delivery style timestamp (naive: read in ``tz``) as UTC text ("" when unreadable)."""
+def _extra_time(raw: str, place: Place) -> str:
+    """An estimated-delivery style timestamp (naive: read at ``place``) as UTC text ("" when unreadable)."""
     try:
-        return format_utc(localize(datetime.fromisoformat(raw.strip().replace(" ", "T")), tz or zone(HOME_ZONE)))
+        return format_utc(zones.localize_at(datetime.fromisoformat(raw.strip().replace(" ", "T")), place, HOME_ZONE)[0])
     except (ValueError, PayloadError):
         return ""
 
@@ -209,13 +227,15 @@ class _Raw:
     extra: dict[str, Any]
 
 
-def _event(number: str, raw: _Raw, attrs: Mapping[str, Any], what: str, received_at: datetime) -> TrackingEvent:
+def _event(number: str, raw: _Raw, attrs: Mapping[str, Any], what: str, received_at: datetime,
+           shipment: Shipment) -> TrackingEvent:
     if not raw.code:
         raise PayloadError(f"{what}: missing event code")
     code = raw.code.upper()
-    instant, tz_source, local_text = local_instant(raw.date, raw.time, raw.offset, raw.location, what)
     found = map_event_code(code)
     mapping = found or UNMAPPED
+    place = event_place(raw.location, shipment, zones.leg_of(mapping.status, mapping.substatus))
+    instant, tz_source, local_text = local_instant(raw.date, raw.time, raw.offset, place, what)
     extra = dict(attrs)
     extra.update(raw.extra)
     if code in _DELIVERY_CODES:
@@ -261,17 +281,23 @@ def _mydhl_shipment(shipment: Mapping[str, Any], what: str, received_at: datetim
     origin_code = _area(shipper.get("serviceArea"))[0]
     dest_code, dest_text = _area(receiver.get("serviceArea"))
     dest_country = text(sub(receiver, "postalAddress").get("countryCode")).upper() or country_of(dest_text)
+    origin_country = text(sub(shipper, "postalAddress").get("countryCode"))
+    countries = shipment_countries(origin_country, _area(shipper.get("serviceArea")), dest_country or "",
+                                   (dest_code, dest_text))
     references = [text(r.get("value")) for r in as_list(shipment.get("shipperReferences")) if isinstance(r, dict)]
     estimated = text(shipment.get("estimatedDeliveryDate") or shipment.get("estimatedTimeOfDelivery"))
     attrs = compact({
         "product_code": text(shipment.get("productCode")),
         "shipment_timestamp": text(shipment.get("shipmentTimestamp")),
-        "estimated_delivery_local": estimated, "estimated_delivery": _extra_time(estimated, country_zone(dest_country)),
+        "estimated_delivery_local": estimated,
+        "estimated_delivery": _extra_time(estimated, Place(
+            code=dest_code, country=dest_country or "", destination_country=countries.destination_country,
+            leg=DESTINATION)),
         "pieces": text(shipment.get("numberOfPieces")),
         "piece_ids": [text(p.get("trackingNumber")) for p in pieces if text(p.get("trackingNumber"))],
         "reference": ", ".join(r for r in references if r),
         "total_weight": text(shipment.get("totalWeight")),
-        "origin_service_area": origin_code, "origin_country": text(sub(shipper, "postalAddress").get("countryCode")),
+        "origin_service_area": origin_code, "origin_country": origin_country,
         "destination_service_area": dest_code, "destination_country": dest_country,
     })
     raws = [(_mydhl_raw(obj(e, f"{what}.events[{i}]"), {}), f"{what}.events[{i}]")
@@ -287,7 +313,7 @@ def _mydhl_shipment(shipment: Mapping[str, Any], what: str, received_at: datetim
                 if key not in seen:
                     seen.add(key)
                     raws.append((raw, label))
-    return sorted((_event(number, raw, attrs, label, received_at) for raw, label in raws), key=_instant)
+    return sorted((_event(number, raw, attrs, label, received_at, countries) for raw, label in raws), key=_instant)
 
 
 def _json(body: Any, received_at: datetime) -> list[TrackingEvent]:
@@ -305,7 +331,7 @@ def _json(body: Any, received_at: datetime) -> list[TrackingEvent]:
     first = obj(shipments[0], "shipments[0]")
     if "shipmentTrackingNumber" not in first and "id" in first:
         return dhl_parcel_nl.parse_unified(body, received_at, carrier=CARRIER, mapper=_unified_mapper,
-                                           home=HOME_ZONE, zone_of=country_zone)
+                                           home=HOME_ZONE)
     events: list[TrackingEvent] = []
     for index, raw in enumerate(shipments):
         events.extend(_mydhl_shipment(obj(raw, f"shipments[{index}]"), f"shipments[{index}]", received_at))
@@ -362,7 +388,7 @@ def _awb(info: ET.Element, what: str, received_at: datetime) -> list[TrackingEve
         "weight": f"{weight} {_path_text(shipment, 'WeightUnit')}".strip() if weight else "",
         "reference": _path_text(shipment, "ShipperReference", "ReferenceID"),
         "estimated_delivery_local": _path_text(shipment, "EstDlvyDate"),
-        "estimated_delivery": _extra_time(_path_text(shipment, "EstDlvyDateUTC"), zone("UTC")),
+        "estimated_delivery": _extra_time(_path_text(shipment, "EstDlvyDateUTC"), Place(offset=UTC)),
         "origin_service_area": _path_text(shipment, "OriginServiceArea", "ServiceAreaCode"),
         "destination_service_area": _path_text(shipment, "DestinationServiceArea", "ServiceAreaCode"),
         "origin_country": _path_text(shipment, "Shipper", "CountryCode") or None,
@@ -378,7 +404,14 @@ def _awb(info: ET.Element, what: str, received_at: datetime) -> list[TrackingEve
                 if (raw.date, raw.time, raw.code) not in seen:
                     seen.add((raw.date, raw.time, raw.code))
                     raws.append((raw, f"{what}.PieceInfo[{p_index}].PieceEvent[{e_index}]"))
-    return sorted((_event(number, raw, attrs, label, received_at) for raw, label in raws), key=_instant)
+    countries = shipment_countries(
+        _path_text(shipment, "Shipper", "CountryCode"),
+        (_path_text(shipment, "OriginServiceArea", "ServiceAreaCode"),
+         _path_text(shipment, "OriginServiceArea", "Description")),
+        _path_text(shipment, "Consignee", "CountryCode"),
+        (_path_text(shipment, "DestinationServiceArea", "ServiceAreaCode"), dest_text),
+    )
+    return sorted((_event(number, raw, attrs, label, received_at, countries) for raw, label in raws), key=_instant)
 
 
 def _xml(payload: bytes, received_at: datetime) -> list[TrackingEvent]:

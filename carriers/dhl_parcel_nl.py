@@ -32,8 +32,9 @@ photo after delivery stays delivered; alone they are ``unknown`` (mapped).
 
 Time. Native ``timestamp`` (UTC) is preferred, else ``localTimestamp``; both carry a zone
 (``TZ_GIVEN``); ``local_time`` is ``localTimestamp`` when present, else ``timestamp``. Text without
-a zone (the unified doc example's events) is read in the zone of the event's country
-(``TZ_LOCATION``), else Europe/Amsterdam (``TZ_HOME``), DST-correct via ``base.localize``. The
+a zone (the unified doc example's events) is read where ``carriers.zones`` places the event: its
+city and country, else (no country) the shipment's origin / destination country on that leg
+(unified ``origin`` / ``destination``), else Europe/Amsterdam as ``TZ_ASSUMED``; DST-correct. The
 unified shipment ``status`` becomes an event only when ``events`` is empty: the doc example shows
 one scan as ``07:53:47Z`` there and as zone-less ``07:53:47`` in ``events`` (merging duplicates it).
 
@@ -61,8 +62,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from carriers import zones
 from carriers._util import as_list, compact, header, iso_instant, load_json, obj, same_text, sub, text, tracking_number
 from carriers.base import (
     UNMAPPED,
@@ -73,12 +74,10 @@ from carriers.base import (
     PayloadError,
     SignatureError,
     load_mapping_file,
-    localize,
     parse_code_table,
-    zone,
-    zone_for_country,
 )
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id, format_utc
+from carriers.zones import Place
+from schemas.events import TZ_GIVEN, Location, TrackingEvent, derive_event_id, format_utc
 from schemas.taxonomy import Status
 
 CARRIER = "dhl_parcel_nl"
@@ -97,7 +96,6 @@ _RETURN_TYPES = frozenset({"RETOUR", "RETURN"})
 
 #: (status text, unified statusCode) -> (code, mapping, mapped, mapping layer)
 Mapper = Callable[[str, str], tuple[str, CodeMapping, bool, str]]
-ZoneOf = Callable[[str | None], ZoneInfo | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,23 +155,26 @@ def _unified_mapper(status: str, status_code: str) -> tuple[str, CodeMapping, bo
 # --- time ---------------------------------------------------------------------------------------
 
 
-def resolve_time(raw: str, country: str | None, home: str, zone_of: ZoneOf = zone_for_country,
-                 what: str = "timestamp") -> tuple[datetime, str]:
-    """ISO text → (UTC instant, tz_source): the given offset, else the country's zone, else home."""
+def place_of(location: Location | None, origin: Location | None = None, destination: Location | None = None,
+             leg: str | None = None) -> Place:
+    """What an event's address (and the shipment's origin / destination) says about its zone."""
+    return zones.place_at(location, origin_country=(origin.country or "") if origin else "",
+                          destination_country=(destination.country or "") if destination else "", leg=leg)
+
+
+def resolve_time(raw: str, place: Place, home: str, what: str = "timestamp") -> tuple[datetime, str]:
+    """ISO text → (UTC instant, tz_source): the given offset, else where ``carriers.zones`` places it."""
     given = iso_instant(raw, what)
     if given is not None:
         return given, TZ_GIVEN
     naive = datetime.fromisoformat(text(raw))
-    tz = zone_of(country)
-    if tz is not None:
-        return localize(naive, tz), TZ_LOCATION
-    return localize(naive, zone(home)), TZ_HOME
+    return zones.localize_at(naive, place, home)
 
 
 def _utc_text(raw: str, country: str | None = None) -> str:
     """An extra timestamp as UTC text ("" when unreadable: extras never reject a payload)."""
     try:
-        return format_utc(resolve_time(raw, country, HOME_ZONE)[0]) if raw else ""
+        return format_utc(resolve_time(raw, Place(country=country or ""), HOME_ZONE)[0]) if raw else ""
     except (ParseError, ValueError, OverflowError):
         return ""
 
@@ -246,8 +247,8 @@ def _native_parcel(
         utc_raw, local_raw = text(event.get("timestamp")), text(event.get("localTimestamp"))
         if not utc_raw and not local_raw:
             raise PayloadError(f"{label}: missing timestamp")
-        instant, tz_source = resolve_time(utc_raw or local_raw, location.country if location else None,
-                                          HOME_ZONE, what=f"{label}.timestamp")
+        instant, tz_source = resolve_time(utc_raw or local_raw, place_of(location), HOME_ZONE,
+                                          what=f"{label}.timestamp")
         extra = dict(attrs)
         extra.update(compact({"category": category, "mapping_layer": layer if layer != "status" else None}))
         if is_return and mapping.status == Status.DELIVERED:
@@ -333,7 +334,7 @@ def _unified_attributes(shipment: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_unified(
     body: Mapping[str, Any], received_at: datetime, *, carrier: str = CARRIER, mapper: Mapper = _unified_mapper,
-    home: str = HOME_ZONE, zone_of: ZoneOf = zone_for_country,
+    home: str = HOME_ZONE,
 ) -> list[TrackingEvent]:
     """DHL Unified Tracking API ``{"shipments": [...]}`` (any ``service``). See the module docstring."""
     shipments = as_list(body.get("shipments"))
@@ -345,6 +346,7 @@ def parse_unified(
         shipment = obj(raw, what)
         number = tracking_number(shipment.get("id"), f"{what}.id")
         attrs = _unified_attributes(shipment)
+        origin, destination = _address(sub(shipment, "origin")), _address(sub(shipment, "destination"))
         raw_events = as_list(shipment.get("events")) or ([shipment["status"]] if sub(shipment, "status") else [])
         events: list[TrackingEvent] = []
         for e_index, raw_event in enumerate(raw_events):
@@ -356,7 +358,8 @@ def parse_unified(
             code, mapping, mapped, layer = mapper(status_text, status_code)
             location = _address(event)
             local = text(event.get("timestamp"))
-            instant, tz_source = resolve_time(local, location.country if location else None, home, zone_of,
+            leg = zones.leg_of(mapping.status, mapping.substatus)
+            instant, tz_source = resolve_time(local, place_of(location, origin, destination, leg), home,
                                               what=f"{label}.timestamp")
             extra = dict(attrs)
             extra.update(compact({

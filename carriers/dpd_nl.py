@@ -23,9 +23,10 @@ Shapes (told apart by the first non-blank byte):
   - Time: ``M/d/yyyy h:mm:ss AM|PM`` read with a 12-hour clock (``%I``, not karrio's ``%H``, which
     turns ``7:11:26 PM`` into 07:11). 24-hour variants (``M/d/yyyy H:mm:ss``, day-first
     ``d-M-yyyy`` / ``d.M.yyyy``) are accepted for other ``messageLanguage`` settings. The text has no
-    offset: it is resolved in the zone of the scan's country, taken from the location text
-    ``"<City> (<ISO2>)"`` (``TZ_LOCATION``; the sample mixes BE and DE depots), else in
-    Europe/Amsterdam (``TZ_HOME``), DST-correct via ``base.localize``.
+    offset: ``carriers.zones`` resolves it at the scan's location text ``"<City> (<ISO2>)"``: the
+    country when its zones agree (``TZ_COUNTRY``; the sample mixes BE and DE depots), the city in a
+    country of several zones (``TZ_LOCATION``), else Europe/Amsterdam as ``TZ_ASSUMED``;
+    DST-correct via ``base.localize``.
   - Duplicate scans: when two entries give the same status at the same UTC instant (the sample has
     ``DeliveryFailure`` at the same second in Mechelen (BE) and Aschaffenburg (DE)), they are one
     event with one derived id: the first is kept, the other location texts go to
@@ -35,7 +36,7 @@ Shapes (told apart by the first non-blank byte):
   ``pnr=...&status=...&statusdate=...``, ``source="webhook"``. A leading ``?`` or a whole URL are
   tolerated. ``pnr`` is the tracking number, ``status`` the code (``push_status`` table),
   ``statusdate`` ``ddMMyyyyHHmmss`` local time without zone, read in Europe/Amsterdam
-  (``TZ_HOME``): the push carries only a depot number, no country (schemabase's fixed ``+01:00`` is
+  (``TZ_ASSUMED``): the push carries only a depot number, no country (schemabase's fixed ``+01:00`` is
   wrong in summer). Europe/Amsterdam and Europe/Berlin (the German push service) share the same
   offsets and DST rules, so the instant is right for either. ``depot`` becomes ``Location.code``;
   ``pushid``, ``ref``, ``receiver``, ``pod``, ``weight``, ``scaninfo`` and ``services`` go to the
@@ -63,8 +64,8 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
+from carriers import zones
 from carriers._util import (
     child_text,
     children,
@@ -85,11 +86,9 @@ from carriers.base import (
     PayloadError,
     load_mapping_file,
     parse_code_table,
-    parse_local,
-    zone,
-    zone_for_country,
 )
-from schemas.events import TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from carriers.zones import Place
+from schemas.events import Location, TrackingEvent, derive_event_id
 
 CARRIER = "dpd_nl"
 HOME_ZONE = "Europe/Amsterdam"
@@ -166,17 +165,14 @@ def _fault(fault: ET.Element) -> CarrierErrorResponse:
     return CarrierErrorResponse(f"DPD fault {code}: {message}".strip(), not_found=not_found)
 
 
-def _where(text: str) -> tuple[Location | None, ZoneInfo, str]:
-    """Location text ``"Mechelen (BE)"`` → (Location, zone of the scan, tz_source)."""
+def _where(text: str) -> Location | None:
+    """Location text ``"Mechelen (BE)"`` → Location (city and country when the text has that shape)."""
     if not text:
-        return None, zone(HOME_ZONE), TZ_HOME
+        return None
     match = _LOCATION.fullmatch(text)
     if match is None:
-        return Location(text=text), zone(HOME_ZONE), TZ_HOME
-    country = match["country"].upper()
-    location = Location(city=match["city"] or None, country=country, text=text)
-    tz = zone_for_country(country)
-    return (location, tz, TZ_LOCATION) if tz is not None else (location, zone(HOME_ZONE), TZ_HOME)
+        return Location(text=text)
+    return Location(city=match["city"] or None, country=match["country"].upper(), text=text)
 
 
 def _result_events(
@@ -198,9 +194,9 @@ def _result_events(
         if not raw_date:
             raise PayloadError(f"{label}: reached status {code!r} without a date")
         location_text = _content(info, "location")
-        location, tz, tz_source = _where(location_text)
+        location = _where(location_text)
         try:
-            instant = parse_local(raw_date, POLL_FORMATS, tz)
+            instant, tz_source = zones.parse_local_at(raw_date, POLL_FORMATS, zones.place_at(location), HOME_ZONE)
         except PayloadError as exc:
             raise PayloadError(f"{label}: {exc}") from exc
         event_id = derive_event_id(CARRIER, number, instant, code)
@@ -278,7 +274,7 @@ def _push(payload: bytes, received_at: datetime) -> list[TrackingEvent]:
     raw_date = fields.get("statusdate", "")
     if not _PUSH_DATE.fullmatch(raw_date):
         raise PayloadError(f"push: statusdate {raw_date!r} is not ddMMyyyyHHmmss")
-    instant = parse_local(raw_date, (PUSH_FORMAT,), zone(HOME_ZONE))
+    instant, tz_source = zones.parse_local_at(raw_date, (PUSH_FORMAT,), Place(), HOME_ZONE)
     depot = fields.get("depot", "")
     found = map_push_status(code)
     mapping = found or UNMAPPED
@@ -286,7 +282,7 @@ def _push(payload: bytes, received_at: datetime) -> list[TrackingEvent]:
     return [TrackingEvent(
         event_id=derive_event_id(CARRIER, number, instant, code), carrier=CARRIER, tracking_number=number,
         status=mapping.status, substatus=mapping.substatus, code=code, description=scaninfo or code,
-        occurred_at=instant, local_time=raw_date, tz_source=TZ_HOME, received_at=received_at,
+        occurred_at=instant, local_time=raw_date, tz_source=tz_source, received_at=received_at,
         location=Location(code=depot) if depot else None, mapped=found is not None, source="webhook",
         attributes=compact({
             "push_id": fields.get("pushid"),

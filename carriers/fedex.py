@@ -51,12 +51,14 @@ FedEx rolls scans up (``HP`` "ready for recipient pickup" and ``OD`` "on vehicle
 ``description`` = ``eventDescription``; the exception code and text go to the attributes.
 
 Time. ``date`` is ISO 8601 with the scan's offset → ``TZ_GIVEN``. Without an offset (the real
-sample's ``PU`` at ``2024-08-15T00:00:00``) the wall time is read in the zone of the scan location
-(``mappings/regions.json``: ``region_zones`` by country + ``stateOrProvinceCode``, then the country)
-→ ``TZ_LOCATION``, else in FedEx's home zone America/Chicago → ``TZ_HOME``; DST via
-``base.localize``. As the public sources say, a value without offset or at midnight is date-only:
-``attributes["date_only"] = True`` (the instant is that local midnight). ``dateAndTimes`` and the
-delivery windows stay raw text in attributes.
+sample's ``PU`` at ``2024-08-15T00:00:00``) ``carriers.zones`` reads the wall time where the scan
+location places it: its city and ``stateOrProvinceCode`` in a country of several zones
+(``TZ_LOCATION``: ``mappings/regions.json``, airports' cities), else its country when its zones
+agree (``TZ_COUNTRY``); a scan without a country on the origin / destination leg in the shipper's /
+recipient's country (``TZ_SHIPMENT_COUNTRY``); else FedEx's home zone America/Chicago as
+``TZ_ASSUMED``; DST via ``base.localize``. As the public sources say, a value without offset or at
+midnight is date-only: ``attributes["date_only"] = True`` (the instant is that local midnight).
+``dateAndTimes`` and the delivery windows stay raw text in attributes.
 
 Event ids: FedEx scans have no id, so ``derive_event_id(carrier, number, occurred_at, code)`` with
 code ``eventType`` or ``eventType/exceptionCode`` (never location text).
@@ -74,8 +76,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from carriers import zones
 from carriers._util import (
     as_list,
     ascii_digits,
@@ -88,7 +90,6 @@ from carriers._util import (
     sub,
     text,
     tracking_number,
-    zone_for_location,
 )
 from carriers.base import (
     UNMAPPED,
@@ -98,9 +99,9 @@ from carriers.base import (
     PayloadError,
     SignatureError,
     load_mapping_file,
-    localize,
     parse_code_table,
 )
+from carriers.zones import Place
 from schemas.events import (
     TZ_GIVEN,
     Location,
@@ -183,23 +184,37 @@ def map_scan(event_type: str, derived_code: str = "", exception_code: str = "") 
     return UNMAPPED, None, False
 
 
-def location_zone(country: str, region: str = "") -> tuple[ZoneInfo, str]:
-    """Zone for a wall time at a scan location → (zone, tz_source)."""
-    return zone_for_location(country, region, HOME_ZONE)
-
-
-def parse_timestamp(raw: str, country: str = "", region: str = "", what: str = "date") -> tuple[datetime, str, bool]:
+def parse_timestamp(raw: str, place: Place | None = None, what: str = "date") -> tuple[datetime, str, bool]:
     """FedEx ISO text → (UTC instant, tz_source, date_only). See the module docstring."""
     value = text(raw)
     instant = iso_instant(value, what)
     date_only = bool(_MIDNIGHT.search(value))
     if instant is not None:
         return instant, TZ_GIVEN, date_only
-    tz, source = location_zone(country, region)
     try:
-        return localize(datetime.fromisoformat(value), tz), source, True
-    except (ValueError, OverflowError) as exc:
+        naive = datetime.fromisoformat(value)
+    except ValueError as exc:
         raise PayloadError(f"unreadable timestamp {value!r} ({what})") from exc
+    local, source = zones.localize_at(naive, place or Place(), HOME_ZONE)
+    return local, source, True
+
+
+def shipment_countries(result: Mapping[str, Any]) -> tuple[str, str]:
+    """(origin, destination) country of a track result: shipper / recipient, else origin / destination location."""
+    def country(party: str, location: str) -> str:
+        found = text(sub(sub(result, party), "address").get("countryCode"))
+        if not found:
+            found = text(sub(sub(sub(result, location), "locationContactAndAddress"), "address").get("countryCode"))
+        return zones.country_code(found)
+    return country("shipperInformation", "originLocation"), country("recipientInformation", "destinationLocation")
+
+
+def scan_place(scan_location: Mapping[str, Any], shipment: tuple[str, str] = ("", ""), leg: str | None = None) -> Place:
+    return Place(
+        city=text(scan_location.get("city")), region=text(scan_location.get("stateOrProvinceCode")),
+        country=text(scan_location.get("countryCode")), origin_country=shipment[0], destination_country=shipment[1],
+        leg=leg,
+    )
 
 
 # --- builders -----------------------------------------------------------------------------------
@@ -262,7 +277,8 @@ def _result_attributes(result: Mapping[str, Any], inquiry: str, number: str) -> 
 
 
 def _scan_event(
-    scan: Mapping[str, Any], number: str, attrs: Mapping[str, Any], what: str, received_at: datetime
+    scan: Mapping[str, Any], number: str, attrs: Mapping[str, Any], what: str, received_at: datetime,
+    shipment: tuple[str, str] = ("", ""),
 ) -> TrackingEvent:
     event_type = text(scan.get("eventType")).upper()
     derived = text(scan.get("derivedStatusCode")).upper()
@@ -272,10 +288,10 @@ def _scan_event(
         raise PayloadError(f"{what}: missing eventType")
     place = sub(scan, "scanLocation")
     local = text(scan.get("date"))
-    occurred, tz_source, date_only = parse_timestamp(
-        local, text(place.get("countryCode")), text(place.get("stateOrProvinceCode")), f"{what}.date"
-    )
     mapping, layer, informational = map_scan(event_type, derived, exception_code)
+    occurred, tz_source, date_only = parse_timestamp(
+        local, scan_place(place, shipment, zones.leg_of(mapping.status, mapping.substatus)), f"{what}.date"
+    )
     delayed = code in _DELAY_CODES or derived in _DELAY_CODES or (
         text(sub(scan, "delayDetail").get("status")).upper() == "DELAYED"
     )
@@ -362,9 +378,10 @@ def _track_output(output: Mapping[str, Any], received_at: datetime) -> list[Trac
                 continue
             number = tracking_number(given or inquiry, f"{what}.trackingNumberInfo.trackingNumber")
             attrs = _result_attributes(result, inquiry, number)
+            countries = shipment_countries(result)
             events = [
                 _scan_event(obj(scan, f"{what}.scanEvents[{k}]"), number, attrs, f"{what}.scanEvents[{k}]",
-                            received_at)
+                            received_at, countries)
                 for k, scan in enumerate(scans)
             ]
             results.append(_Result(number, events))

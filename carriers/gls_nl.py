@@ -37,9 +37,10 @@ Events (rstt001). One event per ``history[]`` entry; mapping by ``rstt001_event_
 entry falls back to ``progressBar.statusInfo`` through the parcel status table.
 
 Time. V1 timestamps carry an offset written without a colon (``+0200``): ``TZ_GIVEN``. Text
-without an offset (V1 fallback, and always in rstt001 ``date`` + ``time``) is wall-clock time in
-the zone of the event's country (``TZ_LOCATION``), else GLS NL's home zone Europe/Amsterdam
-(``TZ_HOME``), DST-correct via ``base.localize``. ``local_time`` keeps the original text (rstt001:
+without an offset (V1 fallback, and always in rstt001 ``date`` + ``time``) is wall-clock time where
+``carriers.zones`` places the event: its country when that country's zones agree (``TZ_COUNTRY``),
+its city in a country of several zones (``TZ_LOCATION``), else GLS NL's home zone Europe/Amsterdam
+as ``TZ_ASSUMED``; DST-correct via ``base.localize``. ``local_time`` keeps the original text (rstt001:
 ``"<date> <time>"``). Event ids are derived (GLS has none): carrier, number, UTC instant, code;
 location text never enters them. Duplicate events (a parcel asked for twice) are dropped by id.
 """
@@ -53,6 +54,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from carriers import zones
 from carriers._util import as_list, compact, load_json, obj, sub, text, tracking_number
 from carriers.base import (
     UNMAPPED,
@@ -62,11 +64,10 @@ from carriers.base import (
     load_mapping_file,
     localize,
     parse_code_table,
-    parse_local,
     zone,
-    zone_for_country,
 )
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from carriers.zones import Place
+from schemas.events import TZ_GIVEN, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import FINAL_STATUSES
 
 CARRIER = "gls_nl"
@@ -118,8 +119,8 @@ def map_rstt001_code(code: str) -> CodeMapping | None:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def parse_timestamp(raw: str, country: str = "") -> tuple[datetime, str]:
-    """V1 timestamp → (UTC instant, tz_source). An offset is honoured; else the country's zone."""
+def parse_timestamp(raw: str, place: Place | None = None) -> tuple[datetime, str]:
+    """V1 timestamp → (UTC instant, tz_source). An offset is honoured; else where ``place`` is."""
     stripped = raw.strip()
     if not stripped:
         raise PayloadError("missing timestamp")
@@ -129,18 +130,12 @@ def parse_timestamp(raw: str, country: str = "") -> tuple[datetime, str]:
         raise PayloadError(f"unreadable timestamp {raw!r}") from exc
     if value.tzinfo is not None:
         return localize(value, zone(HOME_ZONE)), TZ_GIVEN
-    local_zone = zone_for_country(country)
-    if local_zone is not None:
-        return localize(value, local_zone), TZ_LOCATION
-    return localize(value, zone(HOME_ZONE)), TZ_HOME
+    return zones.localize_at(value, place or Place(), HOME_ZONE)
 
 
-def parse_local_timestamp(raw: str, country: str = "") -> tuple[datetime, str]:
+def parse_local_timestamp(raw: str, place: Place | None = None) -> tuple[datetime, str]:
     """rstt001 ``"<date> <time>"`` (no zone) → (UTC instant, tz_source)."""
-    local_zone = zone_for_country(country)
-    if local_zone is not None:
-        return parse_local(raw, _RSTT_FORMATS, local_zone), TZ_LOCATION
-    return parse_local(raw, _RSTT_FORMATS, zone(HOME_ZONE)), TZ_HOME
+    return zones.parse_local_at(raw, _RSTT_FORMATS, place or Place(), HOME_ZONE)
 
 
 def _location(city: Any, postcode: Any, country: Any) -> Location | None:
@@ -206,7 +201,7 @@ def _api_parcel(parcel: Mapping[str, Any], what: str, received_at: datetime) -> 
         local = text(entry.get("eventDateTime"))
         country = text(entry.get("country"))
         try:
-            instant, tz_source = parse_timestamp(local, country)
+            instant, tz_source = parse_timestamp(local, Place(city=text(entry.get("city")), country=country))
         except PayloadError as exc:
             raise PayloadError(f"{label}: {exc}") from exc
         mapping, layer = map_event_code(code)
@@ -303,9 +298,10 @@ def _rstt_unit(unit: Mapping[str, Any], what: str, received_at: datetime) -> lis
         label = f"{what}.history[{index}]"
         entry = obj(raw, label)
         local = f"{text(entry.get('date'))} {text(entry.get('time'))}".strip()
-        country = text(sub(entry, "address").get("countryCode"))
+        address = sub(entry, "address")
         try:
-            instant, tz_source = parse_local_timestamp(local, country)
+            instant, tz_source = parse_local_timestamp(
+                local, Place(city=text(address.get("city")), country=text(address.get("countryCode"))))
         except PayloadError as exc:
             raise PayloadError(f"{label}: {exc}") from exc
         code = text(evt_nos[index]) if aligned and isinstance(evt_nos, list) else ""

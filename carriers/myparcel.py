@@ -41,9 +41,11 @@ matched: ``UNMAPPED`` / ``mapped=False``, code and text kept.
 
 Time. ``time`` is ``YYYY-MM-DD HH:MM:SS[.ffffff]`` without offset; MyParcel serialises every
 timestamp in the platform's zone (its one explicit zone, ``delivery_moment``, is Europe/Amsterdam),
-so it is read as Europe/Amsterdam wall-clock time, DST-correct, ``tz_source=TZ_HOME``, also for a
-scan abroad. Text with an offset is honoured (``TZ_GIVEN``). ``delivery_moment.start/end`` use their
-own ``timezone`` and become ``estimated_delivery_start/end`` (UTC) attributes.
+so it is read as Europe/Amsterdam wall-clock time, DST-correct, also for a scan abroad:
+``tz_source=TZ_CARRIER_ZONE`` (the platform's clock, not a guess from the location; the event's
+location and coordinates are kept but do not choose the zone). Text with an offset is honoured
+(``TZ_GIVEN``). ``delivery_moment.start/end`` use their own ``timezone`` and become
+``estimated_delivery_start/end`` (UTC) attributes.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from carriers.base import (
     parse_code_table,
     zone,
 )
-from schemas.events import TZ_GIVEN, TZ_HOME, Location, TrackingEvent, derive_event_id, format_utc
+from schemas.events import TZ_CARRIER_ZONE, TZ_GIVEN, Location, TrackingEvent, derive_event_id, format_utc
 
 CARRIER = "myparcel"
 HOME_ZONE = "Europe/Amsterdam"
@@ -179,7 +181,7 @@ def parse_timestamp(raw: str) -> tuple[datetime, str]:
         value = datetime.fromisoformat(stripped[:-1] + "+00:00" if stripped.endswith("Z") else stripped)
     except ValueError as exc:
         raise PayloadError(f"unreadable time {raw!r}") from exc
-    return localize(value, zone(HOME_ZONE)), (TZ_GIVEN if value.tzinfo is not None else TZ_HOME)
+    return localize(value, zone(HOME_ZONE)), (TZ_GIVEN if value.tzinfo is not None else TZ_CARRIER_ZONE)
 
 
 def _underlying_carrier(entry: Mapping[str, Any]) -> str | None:

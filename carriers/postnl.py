@@ -28,9 +28,13 @@ the status code table (``attributes["mapping_layer"] = "status_code"``), else ``
 ``mapped=False`` with code and text kept.
 
 Time. ``dd-MM-yyyy HH:mm:ss`` (optionally ``.fff``) and, in ``updatedshipments`` and ``Expectation``,
-ISO without offset: wall-clock time in Europe/Amsterdam, DST-correct via ``base.localize``;
-``tz_source=TZ_HOME`` (PostNL events carry no country). An ISO text *with* an offset is honoured
-(``TZ_GIVEN``). Event ids are derived (PostNL has none): carrier, barcode, UTC instant, code.
+ISO without offset: wall-clock time; PostNL events carry no country, so ``carriers.zones`` reads
+it in the shipment's countries (sender ``Address`` type ``02``, receiver ``01``) when both give
+the same instant (``TZ_SHIPMENT_COUNTRY``: a domestic parcel; status rows and events are matched by
+instant, so all of a shipment's times are read alike, whatever their leg), else in Europe/Amsterdam
+as ``TZ_ASSUMED`` (``updatedshipments`` carries no address); DST-correct via ``base.localize``. An
+ISO text *with* an offset is honoured (``TZ_GIVEN``). Event ids are derived (PostNL has none):
+carrier, barcode, UTC instant, code.
 Location: ``LocationCode`` as ``Location.code``, except ``888888`` (unknown) and sandbox
 placeholders (``"string"``, ``"{}"``). ``RouteName`` stays in attributes: it names a delivery route,
 not a place.
@@ -44,6 +48,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from carriers import zones
 from carriers._util import ascii_digits, compact, load_json, obj, text
 from carriers.base import (
     UNMAPPED,
@@ -53,12 +58,11 @@ from carriers.base import (
     load_mapping_file,
     localize,
     parse_code_table,
-    parse_local,
     zone,
 )
+from carriers.zones import Place
 from schemas.events import (
     TZ_GIVEN,
-    TZ_HOME,
     Location,
     TrackingEvent,
     derive_event_id,
@@ -118,7 +122,7 @@ def _as_list(value: Any, what: str) -> list[Any]:
     raise PayloadError(f"{what} must be an object or a list, got {type(value).__name__}")
 
 
-def parse_timestamp(text: str) -> tuple[datetime, str]:
+def parse_timestamp(text: str, place: Place | None = None) -> tuple[datetime, str]:
     """PostNL local time → (UTC instant, tz_source). ISO with an offset is taken as given."""
     stripped = text.strip()
     if not stripped:
@@ -130,22 +134,32 @@ def parse_timestamp(text: str) -> tuple[datetime, str]:
             raise PayloadError(f"unreadable timestamp {text!r}") from exc
         if given.tzinfo is not None:
             return localize(given, zone(HOME_ZONE)), TZ_GIVEN
-        return localize(given, zone(HOME_ZONE)), TZ_HOME
-    return parse_local(stripped, _FORMATS, zone(HOME_ZONE)), TZ_HOME
+        return zones.localize_at(given, place or Place(), HOME_ZONE)
+    return zones.parse_local_at(stripped, _FORMATS, place or Place(), HOME_ZONE)
 
 
-def _timestamp(entry: Mapping[str, Any], what: str) -> tuple[datetime, str, str]:
+def _timestamp(entry: Mapping[str, Any], what: str, place: Place) -> tuple[datetime, str, str]:
     raw = text(entry.get("TimeStamp") or entry.get("Timestamp"))
     if not raw:
         raise PayloadError(f"{what}: missing TimeStamp")
     try:
-        instant, source = parse_timestamp(raw)
+        instant, source = parse_timestamp(raw, place)
     except PayloadError as exc:
         raise PayloadError(f"{what}: {exc}") from exc
     return instant, source, raw
 
 
-def _shipment_attributes(shipment: Mapping[str, Any]) -> dict[str, Any]:
+def shipment_place(shipment: Mapping[str, Any]) -> Place:
+    """The shipment's countries: sender (``AddressType`` ``02``) and receiver (``01``)."""
+    found = {"01": "", "02": ""}
+    for address in _as_list(shipment.get("Address"), "Address"):
+        kind = text(address.get("AddressType")) if isinstance(address, dict) else ""
+        if kind in found and not found[kind]:
+            found[kind] = _clean(address.get("CountryCode"))
+    return Place(origin_country=found["02"], destination_country=found["01"])
+
+
+def _shipment_attributes(shipment: Mapping[str, Any], place: Place) -> dict[str, Any]:
     raw_customer = shipment.get("Customer")
     customer: Mapping[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
     recipient: Mapping[str, Any] = {}
@@ -176,7 +190,7 @@ def _shipment_attributes(shipment: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             attrs[f"{key}_local"] = raw
             try:
-                attrs[key] = format_utc(parse_timestamp(raw)[0])
+                attrs[key] = format_utc(parse_timestamp(raw, place)[0])
             except (PayloadError, ValueError, OverflowError):
                 pass  # an unreadable ETA is an extra, not a reason to drop the events
     return compact(attrs)
@@ -193,12 +207,12 @@ def _location(event: Mapping[str, Any]) -> Location | None:
 
 
 def _status_event(
-    number: str, entry: Mapping[str, Any], what: str, attrs: Mapping[str, Any], received_at: datetime
+    number: str, entry: Mapping[str, Any], what: str, attrs: Mapping[str, Any], received_at: datetime, place: Place,
 ) -> TrackingEvent:
     status_code = text(entry.get("StatusCode"))
     if not status_code:
         raise PayloadError(f"{what}: missing StatusCode")
-    instant, tz_source, raw = _timestamp(entry, what)
+    instant, tz_source, raw = _timestamp(entry, what, place)
     found = map_status_code(status_code)
     mapping = found or UNMAPPED
     code = f"{STATUS_CODE_PREFIX}{status_code}"
@@ -213,14 +227,14 @@ def _status_event(
     )
 
 
-def _status_rows(shipment: Mapping[str, Any], what: str) -> list[tuple[datetime, Mapping[str, Any]]]:
+def _status_rows(shipment: Mapping[str, Any], what: str, place: Place) -> list[tuple[datetime, Mapping[str, Any]]]:
     rows: list[tuple[datetime, Mapping[str, Any]]] = []
     current = shipment.get("Status")
     if isinstance(current, dict):
-        rows.append((_timestamp(current, f"{what}.Status")[0], current))
+        rows.append((_timestamp(current, f"{what}.Status", place)[0], current))
     for index, old in enumerate(_as_list(shipment.get("OldStatus"), f"{what}.OldStatus")):
         entry = obj(old, f"{what}.OldStatus[{index}]")
-        rows.append((_timestamp(entry, f"{what}.OldStatus[{index}]")[0], entry))
+        rows.append((_timestamp(entry, f"{what}.OldStatus[{index}]", place)[0], entry))
     return rows
 
 
@@ -228,9 +242,10 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
     number = normalize_tracking_number(_clean(shipment.get("Barcode")))
     if not number:
         raise PayloadError(f"{what}: missing tracking number (Barcode)")
-    attrs = _shipment_attributes(shipment)
+    place = shipment_place(shipment)
+    attrs = _shipment_attributes(shipment, place)
     raw_events = _as_list(shipment.get("Event"), f"{what}.Event")
-    status_rows = _status_rows(shipment, what)
+    status_rows = _status_rows(shipment, what, place)
     if not raw_events:
         events: list[TrackingEvent] = []
         seen: set[tuple[datetime, str]] = set()
@@ -239,7 +254,7 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
             if (instant, code) in seen or (position > 0 and code == NOT_APPLICABLE):
                 continue
             seen.add((instant, code))
-            events.append(_status_event(number, entry, f"{what}.Status", attrs, received_at))
+            events.append(_status_event(number, entry, f"{what}.Status", attrs, received_at, place))
         return events
 
     out: list[TrackingEvent] = []
@@ -249,7 +264,7 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
         code = text(event.get("Code")).upper()
         if not code:
             raise PayloadError(f"{label}: missing Code")
-        instant, tz_source, local = _timestamp(event, label)
+        instant, tz_source, local = _timestamp(event, label, place)
         extra = dict(attrs)
         mapping = map_event_code(code)
         if mapping is None:
@@ -275,9 +290,9 @@ def _shipment_events(shipment: Mapping[str, Any], what: str, received_at: dateti
         ))
     current = shipment.get("Status")
     if isinstance(current, dict) and text(current.get("StatusCode")) != NOT_APPLICABLE:
-        status_instant = _timestamp(current, f"{what}.Status")[0]
+        status_instant = _timestamp(current, f"{what}.Status", place)[0]
         if all(status_instant > event.occurred_at for event in out):
-            out.insert(0, _status_event(number, current, f"{what}.Status", attrs, received_at))
+            out.insert(0, _status_event(number, current, f"{what}.Status", attrs, received_at, place))
     return out
 
 
@@ -301,8 +316,9 @@ def _updated_shipments(items: list[Any], received_at: datetime) -> list[Tracking
         if not number:
             raise PayloadError(f"{what}: missing tracking number (Barcode)")
         status = obj(entry.get("Status"), f"{what}.Status")
-        attrs = _shipment_attributes(entry)
-        events.append(_status_event(number, status, f"{what}.Status", attrs, received_at))
+        place = shipment_place(entry)
+        attrs = _shipment_attributes(entry, place)
+        events.append(_status_event(number, status, f"{what}.Status", attrs, received_at, place))
     return events
 
 

@@ -26,11 +26,17 @@ the number occurs more than once in the response. The tracking number (and so th
 the consignment number.
 
 Time. ``LocalEventDate`` (``YYYYMMDD``) + ``LocalEventTime`` (``HHMM``) are local depot time
-without a zone (``local_time`` = ``"YYYYMMDD HHMM"``). The zone comes from the depot table in
-``mappings/tnt.json`` (depot → country / zone, ``TZ_LOCATION``); a depot that is not listed but is
-the consignment's ``OriginDepot`` is read in the ``OriginCountry`` zone (``TZ_LOCATION``); any other
-depot in TNT's home zone Europe/Amsterdam (``TZ_HOME``; TNT Express is Dutch). DST-correct via
-``base.localize``.
+without a zone (``local_time`` = ``"YYYYMMDD HHMM"``), resolved by ``carriers.zones``: a zone in the
+depot table (``mappings/tnt.json``) is taken as it is (``TZ_LOCATION_CODE``); else the depot code
+as an IATA airport code (LIS, OPO, DUB, EMA: ``TZ_LOCATION_CODE``), trusted only when the airport
+lies in the depot's country (table) or, for a depot of unknown country, in the consignment's origin
+or destination country (so DNG, Nuremberg in the table, is not read as Dongara, Australia); else
+the depot's country (table; the consignment's ``OriginCountry`` for its ``OriginDepot``) when its
+zones agree (``TZ_COUNTRY``); else, a depot of unknown country, the consignment's origin country on
+the origin leg (collection), its destination country on the destination leg (out for delivery,
+delivered), or either when both give the same instant (``TZ_SHIPMENT_COUNTRY``); else TNT's home
+zone Europe/Amsterdam as ``TZ_ASSUMED``. The summary-only delivery is read in the destination
+country (its ``DeliveryTown`` decides within a country of several zones). DST-correct.
 
 Mapping: ``StatusCode`` → ``status_codes``; unknown → ``UNMAPPED``, ``mapped=False``, code and text
 kept (the consignment's ``SummaryCode`` describes the consignment today, not that event, so it is not
@@ -52,6 +58,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from carriers import zones
 from carriers._util import ascii_digits, child_text, children, compact, load_xml, local, text, tracking_number
 from carriers.base import (
     UNMAPPED,
@@ -62,9 +69,9 @@ from carriers.base import (
     parse_code_table,
     parse_local,
     zone,
-    zone_for_country,
 )
-from schemas.events import TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from carriers.zones import DESTINATION, Place
+from schemas.events import TZ_LOCATION_CODE, Location, TrackingEvent, derive_event_id
 
 CARRIER = "tnt"
 HOME_ZONE = "Europe/Amsterdam"
@@ -92,7 +99,7 @@ class _Tables:
 
 def _depot(row: Mapping[str, Any]) -> Depot:
     country = str(row["country"]).upper()
-    tz = zone(str(row["zone"])) if row.get("zone") else zone_for_country(country)
+    tz = zone(str(row["zone"])) if row.get("zone") else None
     return Depot(country=country, city=row.get("city"), tz=tz)
 
 
@@ -127,12 +134,16 @@ def _nested(element: ET.Element, outer: str, inner: str) -> str:
     return ""
 
 
-def _instant(date: str, time: str, tz: ZoneInfo, what: str) -> tuple[datetime, str]:
+def _instant(date: str, time: str, where: ZoneInfo | Place, what: str) -> tuple[datetime, str, str]:
+    """(UTC instant, tz_source, local text): in a zone from the depot table, else where
+    ``carriers.zones`` places it."""
     if not _DATE.fullmatch(date) or not _TIME.fullmatch(time):
         raise PayloadError(f"{what}: date {date!r} / time {time!r} is not YYYYMMDD / HHMM")
     raw = f"{date} {time}"
     try:
-        return parse_local(raw, (_FORMAT,), tz), raw
+        if isinstance(where, ZoneInfo):
+            return parse_local(raw, (_FORMAT,), where), TZ_LOCATION_CODE, raw
+        return (*zones.parse_local_at(raw, (_FORMAT,), where, HOME_ZONE), raw)
     except PayloadError as exc:
         raise PayloadError(f"{what}: {exc}") from exc
 
@@ -173,15 +184,19 @@ def _consignment(element: ET.Element, number: str, repeated: bool) -> _Consignme
     return _Consignment(number, element, origin_depot, origin_country, destination_country, attrs)
 
 
-def _event_zone(code: str, consignment: _Consignment) -> tuple[ZoneInfo, str, Depot | None]:
+def _event_place(code: str, consignment: _Consignment, leg: str | None) -> tuple[ZoneInfo | Place, Depot | None]:
+    """Where a depot's local time is read: the table's zone, or what ``carriers.zones`` needs; and
+    the depot as the event's location knows it."""
     known = depot(code) if code else None
     if known is not None and known.tz is not None:
-        return known.tz, TZ_LOCATION, known
-    if code and code == consignment.origin_depot:
-        tz = zone_for_country(consignment.origin_country)
-        if tz is not None:
-            return tz, TZ_LOCATION, Depot(consignment.origin_country, None, tz)
-    return zone(HOME_ZONE), TZ_HOME, known
+        return known.tz, known
+    if known is None and code and code == consignment.origin_depot and consignment.origin_country:
+        known = Depot(consignment.origin_country, None, None)
+    place = Place(
+        code=code, city=(known.city or "") if known else "", country=known.country if known else "",
+        origin_country=consignment.origin_country, destination_country=consignment.destination_country, leg=leg,
+    )
+    return place, known
 
 
 def _status_events(consignment: _Consignment, received_at: datetime, what: str) -> list[TrackingEvent]:
@@ -192,9 +207,11 @@ def _status_events(consignment: _Consignment, received_at: datetime, what: str) 
         if not code:
             raise PayloadError(f"{label}: missing StatusCode")
         depot_code = child_text(status, "Depot").upper()
-        tz, tz_source, where = _event_zone(depot_code, consignment)
+        found = map_status_code(code)
+        mapping = found or UNMAPPED
+        at, where = _event_place(depot_code, consignment, zones.leg_of(mapping.status, mapping.substatus))
         date, time = child_text(status, "LocalEventDate"), child_text(status, "LocalEventTime")
-        instant, raw = _instant(date, time, tz, label)
+        instant, tz_source, raw = _instant(date, time, at, label)
         depot_name = child_text(status, "DepotName")
         location = None
         if depot_code or depot_name:
@@ -202,8 +219,6 @@ def _status_events(consignment: _Consignment, received_at: datetime, what: str) 
                 city=where.city if where else None, country=where.country if where else None,
                 code=depot_code or None, text=depot_name if depot_name and depot_name != depot_code else None,
             )
-        found = map_status_code(code)
-        mapping = found or UNMAPPED
         events.append(TrackingEvent(
             event_id=derive_event_id(CARRIER, consignment.number, instant, code), carrier=CARRIER,
             tracking_number=consignment.number, status=mapping.status, substatus=mapping.substatus,
@@ -220,11 +235,11 @@ def _summary_event(consignment: _Consignment, received_at: datetime, what: str) 
     date, time = child_text(element, "DeliveryDate"), child_text(element, "DeliveryTime")
     if summary != DELIVERED or not date or not time:
         return []
-    country_zone = zone_for_country(consignment.destination_country)
-    tz, tz_source = (country_zone, TZ_LOCATION) if country_zone else (zone(HOME_ZONE), TZ_HOME)
-    instant, raw = _instant(date, time, tz, f"{what}.DeliveryDate")
-    mapping = map_summary_code(summary) or UNMAPPED
     town = child_text(element, "DeliveryTown")
+    place = Place(city=town, country=consignment.destination_country,
+                  destination_country=consignment.destination_country, leg=DESTINATION)
+    instant, tz_source, raw = _instant(date, time, place, f"{what}.DeliveryDate")
+    mapping = map_summary_code(summary) or UNMAPPED
     location = None
     if town or consignment.destination_country:
         location = Location(city=town or None, country=consignment.destination_country or None)

@@ -27,10 +27,14 @@ photo), and any type ``U`` activity, change no status: ``unknown`` with
 ``attributes["status_change"] = False``.
 
 Time. Poll: ``gmtDate`` + ``gmtTime`` when present (``gmtTime`` as ``74700`` or ``13:15:59``) →
-``TZ_GIVEN``; else ``date`` + ``time`` with ``gmtOffset``; else the local wall time in the zone of
-the activity's address (``mappings/regions.json``: ``region_zones`` by country + ``stateProvince``,
-then the country) → ``TZ_LOCATION``, or UPS's home zone America/New_York → ``TZ_HOME``. Webhook: ``gmtActivityDate`` +
-``gmtActivityTime``, else local + ``gmtOffset`` (``-04.00``, with a dot), else the location rule.
+``TZ_GIVEN``; else ``date`` + ``time`` with ``gmtOffset`` (``TZ_GIVEN``); else ``carriers.zones``
+reads the local wall time where the activity's address places it: its city and ``stateProvince``
+in a country of several zones (``TZ_LOCATION``: ``mappings/regions.json``, airports' cities), its
+country when its zones agree (``TZ_COUNTRY``), an address without a country on the origin /
+destination leg in the package's ``ORIGIN`` / ``DESTINATION`` address country
+(``TZ_SHIPMENT_COUNTRY``), else UPS's home zone America/New_York as ``TZ_ASSUMED``. Webhook:
+``gmtActivityDate`` + ``gmtActivityTime``, else local + ``gmtOffset`` (``-04.00``, with a dot),
+else the location rule.
 ``local_time`` is the local ``"YYYYMMDD HHMMSS"`` text (the GMT text when no local one is sent).
 
 Event ids: UPS has none. ``derive_event_id`` over carrier, number, UTC instant and the canonical
@@ -44,15 +48,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from carriers import zones
 from carriers._util import (
     as_list,
-    as_utc,
     ascii_digits,
     compact,
     header,
@@ -62,7 +65,6 @@ from carriers._util import (
     sub,
     text,
     tracking_number,
-    zone_for_location,
 )
 from carriers.base import (
     UNMAPPED,
@@ -71,9 +73,9 @@ from carriers.base import (
     PayloadError,
     SignatureError,
     load_mapping_file,
-    localize,
     parse_code_table,
 )
+from carriers.zones import Place
 from schemas.events import (
     TZ_GIVEN,
     Location,
@@ -168,11 +170,6 @@ def map_activity(
 # --- time ---------------------------------------------------------------------------------------
 
 
-def location_zone(country: str, region: str = "") -> tuple[ZoneInfo, str]:
-    """Zone for a local wall time at an activity location → (zone, tz_source)."""
-    return zone_for_location(country, region, HOME_ZONE)
-
-
 def parse_offset(raw: str) -> timezone | None:
     """``-04.00`` (Track Alert), ``-05:00`` (Tracking API), ``-0400``, ``+5`` → fixed zone; None if empty."""
     value = raw.strip()
@@ -198,7 +195,7 @@ def ups_datetime(date: str, time: str, what: str) -> datetime:
 
 
 def resolve_time(
-    local: tuple[Any, Any], gmt: tuple[Any, Any], offset: str, country: str, region: str, what: str
+    local: tuple[Any, Any], gmt: tuple[Any, Any], offset: str, place: Place, what: str
 ) -> tuple[datetime, str, str]:
     """(UTC instant, tz_source, local_time text) from UPS's local and GMT fields."""
     local_date, local_clock = (text(v) for v in local)
@@ -210,11 +207,8 @@ def resolve_time(
     if not (local_date and local_clock):
         raise PayloadError(f"missing activity date/time ({what})")
     naive = ups_datetime(local_date, local_clock, what)
-    fixed = parse_offset(text(offset))
-    if fixed is not None:
-        return as_utc(naive.replace(tzinfo=fixed), what), TZ_GIVEN, local_text
-    tz, source = location_zone(country, region)
-    return localize(naive, tz), source, local_text
+    instant, source = zones.localize_at(naive, replace(place, offset=parse_offset(text(offset))), HOME_ZONE)
+    return instant, source, local_text
 
 
 # --- builders -----------------------------------------------------------------------------------
@@ -262,6 +256,25 @@ def _event(
     )
 
 
+def _leg(status: Mapping[str, Any], code_key: str) -> str | None:
+    """The leg an activity sits on (``zones.leg_of``), from the mapping its codes get."""
+    mapping = map_activity(_clean(status.get("type")).upper(), _clean(status.get("code")).upper(),
+                           _clean(status.get(code_key)))[0]
+    return zones.leg_of(mapping.status, mapping.substatus)
+
+
+def package_countries(package: Mapping[str, Any]) -> tuple[str, str]:
+    """(origin, destination) country from ``packageAddress`` rows typed ``ORIGIN`` / ``DESTINATION``."""
+    found = {"ORIGIN": "", "DESTINATION": ""}
+    for row in as_list(package.get("packageAddress")):
+        if isinstance(row, dict):
+            kind = _clean(row.get("type")).upper()
+            address = sub(row, "address")
+            if kind in found and not found[kind]:
+                found[kind] = _country(address.get("countryCode"), address.get("country"))
+    return found["ORIGIN"], found["DESTINATION"]
+
+
 def _place(city: Any, postcode: Any, country: str, code: Any = None) -> Location | None:
     found = Location(city=_clean(city) or None, postcode=_clean(postcode) or None, country=country or None,
                      code=_clean(code) or None)
@@ -273,10 +286,11 @@ def _webhook_event(body: Mapping[str, Any], what: str, received_at: datetime) ->
     status = obj(body.get("activityStatus"), f"{what}.activityStatus")
     where = sub(body, "activityLocation")
     country, region = _country(where.get("country"), where.get("countryCode")), _clean(where.get("stateProvince"))
+    at = Place(city=_clean(where.get("city")), region=region, country=country, leg=_leg(status, "descriptionCode"))
     timing = resolve_time(
         (body.get("localActivityDate"), body.get("localActivityTime")),
         (body.get("gmtActivityDate"), body.get("gmtActivityTime")),
-        text(body.get("gmtOffset")), country, region, what,
+        text(body.get("gmtOffset")), at, what,
     )
     alternates = [_clean(v) if not isinstance(v, dict) else _clean(v.get("number"))
                   for v in as_list(body.get("alternateTrackingNumber"))]
@@ -339,16 +353,19 @@ def _package_attributes(
 
 
 def _activity_event(
-    activity: Mapping[str, Any], number: str, attrs: Mapping[str, Any], what: str, received_at: datetime
+    activity: Mapping[str, Any], number: str, attrs: Mapping[str, Any], what: str, received_at: datetime,
+    shipment: tuple[str, str] = ("", ""),
 ) -> TrackingEvent:
     status = obj(activity.get("status"), f"{what}.status")
     where = sub(activity, "location")
     address = sub(where, "address")
     country = _country(address.get("countryCode"), address.get("country"))
     region = _clean(address.get("stateProvince"))
+    at = Place(city=_clean(address.get("city")), region=region, country=country, origin_country=shipment[0],
+               destination_country=shipment[1], leg=_leg(status, "statusCode"))
     timing = resolve_time(
         (activity.get("date"), activity.get("time")), (activity.get("gmtDate"), activity.get("gmtTime")),
-        text(activity.get("gmtOffset")), country, region, what,
+        text(activity.get("gmtOffset")), at, what,
     )
     extra = {**attrs, **compact({"state": region.upper(), "gmt_offset": text(activity.get("gmtOffset"))})}
     place = _place(address.get("city"), address.get("postalCode"), country, where.get("slic"))
@@ -372,9 +389,10 @@ def _track_response(body: Mapping[str, Any], received_at: datetime) -> list[Trac
             given = _clean(package.get("trackingNumber")) or inquiry
             number = tracking_number(given, f"{what}.package[{j}].trackingNumber")
             attrs = _package_attributes(shipment, package, inquiry, number)
+            countries = package_countries(package)
             for k, raw_activity in enumerate(as_list(package.get("activity"))):
                 label = f"{what}.package[{j}].activity[{k}]"
-                events.append(_activity_event(obj(raw_activity, label), number, attrs, label, received_at))
+                events.append(_activity_event(obj(raw_activity, label), number, attrs, label, received_at, countries))
     if events:
         return events
     real = [w for w in warnings if w[0] or w[1]]

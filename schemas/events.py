@@ -104,10 +104,20 @@ class Location:
         )
 
 
-#: Where the UTC offset of ``occurred_at`` came from.
+#: Where the UTC offset of ``occurred_at`` came from (``carriers.zones`` resolves local times in
+#: this order; README "Contracts", Time).
 TZ_GIVEN = "given"  # the carrier gave an offset or UTC
-TZ_LOCATION = "location"  # derived from the event's location
-TZ_HOME = "home"  # assumed: the carrier's home zone
+TZ_COORDINATES = "coordinates"  # the zone at the event's latitude / longitude
+TZ_LOCATION_CODE = "location_code"  # the zone of the event's IATA-style location code (airport, city)
+TZ_LOCATION = "location"  # the zone of the event's city / state / province (stored events: its country too)
+TZ_COUNTRY = "country"  # the event's country, whose zones all agree at that time
+TZ_SHIPMENT_COUNTRY = "shipment_country"  # the shipment's origin / destination country on that leg
+TZ_CARRIER_ZONE = "carrier_zone"  # the carrier writes every local time in one zone, wherever the event (MyParcel)
+TZ_ASSUMED = "assumed"  # nothing placed the event: the carrier's home zone, assumed (counted)
+TZ_HOME = "home"  # written before trackstream resolved zones from data: the carrier's home zone
+#: every value an event may carry, stored ones included
+TZ_SOURCES = (TZ_GIVEN, TZ_COORDINATES, TZ_LOCATION_CODE, TZ_LOCATION, TZ_COUNTRY, TZ_SHIPMENT_COUNTRY,
+              TZ_CARRIER_ZONE, TZ_ASSUMED, TZ_HOME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +131,7 @@ class TrackingEvent:
     description: str  # the carrier's own text, always kept
     occurred_at: datetime  # aware, UTC
     local_time: str  # the carrier's original timestamp text
-    tz_source: str  # TZ_GIVEN / TZ_LOCATION / TZ_HOME
+    tz_source: str  # one of TZ_SOURCES
     received_at: datetime  # when trackstream got the payload (UTC)
     location: Location | None = None
     mapped: bool = True  # False: the carrier code is not in the mapping table (status unknown)

@@ -84,7 +84,7 @@ def test_normalize_a_configured_carrier() -> None:
     assert (line["carrier"], line["tracking_number"], line["status"]) == ("kestrel", "KP1", "delivered")
     # 02:30 does not exist on that night in Amsterdam: read with the offset before the jump (+01:00)
     assert (line["occurred_at"], line["local_time"], line["tz_source"]) == (
-        "2026-03-29T01:30:00Z", "29-03-2026 02:30", "location")
+        "2026-03-29T01:30:00Z", "29-03-2026 02:30", "country")
 
 
 def test_normalize_without_the_folder_does_not_know_it() -> None:

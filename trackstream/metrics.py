@@ -17,6 +17,11 @@ PARSER_INTERNAL_ERRORS = Counter(
     "Payloads a carrier parser crashed on (a parser bug; dead-lettered as internal_error)", ["carrier"],
 )
 UNMAPPED = Counter("trackstream_unmapped_codes_total", "Events whose carrier code is unmapped", ["carrier"])
+TIMEZONE_ASSUMED = Counter(
+    "trackstream_timezone_assumed_total",
+    "Events whose local time nothing in the payload placed in a zone (read in the carrier's home zone, "
+    "tz_source=assumed)", ["carrier"],
+)
 MAPPING_OVERRIDES_APPLIED = Counter(
     "trackstream_mapping_overrides_applied_total", "Events mapped by an operator's code mapping override", ["carrier"],
 )

@@ -23,7 +23,6 @@ from carriers.base import (
     parse_code_table,
     parse_local,
     zone,
-    zone_for_country,
 )
 from schemas.taxonomy import ALL_STATUSES, ALL_SUBSTATUSES
 
@@ -117,12 +116,6 @@ def test_parse_local_formats_and_errors() -> None:
     )
     with pytest.raises(PayloadError):
         parse_local("2022/11/07", formats, AMS)
-
-
-def test_zone_for_country() -> None:
-    assert zone_for_country("nl") == AMS
-    assert zone_for_country(None) is None
-    assert zone_for_country("XX") is None
 
 
 def test_registry() -> None:

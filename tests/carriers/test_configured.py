@@ -17,7 +17,7 @@ import carriers
 from carriers import configured
 from carriers.base import CarrierErrorResponse, PayloadError, SignatureError
 from carriers.definition import CarrierDefinition, WebhookAuth, load_definition, validate
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from schemas.events import TZ_ASSUMED, TZ_CARRIER_ZONE, TZ_COUNTRY, TZ_GIVEN, Location, TrackingEvent, derive_event_id
 from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
@@ -84,7 +84,7 @@ def test_example_carrier_worked_example() -> None:
         "PU", "Picked up from sender", "in_transit", "picked_up", True)
     # the autumn hour that occurs twice: the first occurrence (summer time, +02:00)
     assert first.occurred_at == utc(2024, 10, 27, 0, 30)
-    assert (first.local_time, first.tz_source) == ("27-10-2024 02:30", TZ_LOCATION)
+    assert (first.local_time, first.tz_source) == ("27-10-2024 02:30", TZ_COUNTRY)
     assert first.location == Location(city="Utrecht", postcode="3542 AB", country="NL")
     assert first.event_id == "s-981" and first.source == "webhook" and first.received_at == RECEIVED
     assert (second.status, second.substatus, second.event_id) == ("out_for_delivery", "driver_en_route", "s-982")
@@ -99,7 +99,7 @@ def test_list_of_shipments_each_with_its_events() -> None:
     assert events[0].occurred_at == utc(2026, 3, 29, 1, 30) and events[0].tz_source == TZ_GIVEN
     assert events[1].occurred_at == utc(2026, 3, 29, 7, 0) and events[1].tz_source == TZ_GIVEN
     # no offset, in Great Britain (summer time since 29 March): 12:00 BST = 11:00 UTC
-    assert (events[2].occurred_at, events[2].tz_source) == (utc(2026, 3, 30, 11, 0), TZ_LOCATION)
+    assert (events[2].occurred_at, events[2].tz_source) == (utc(2026, 3, 30, 11, 0), TZ_COUNTRY)
     assert events[2].event_id == derive_event_id("pigeonpost", "PP-2", utc(2026, 3, 30, 11, 0), "DEL")
 
 
@@ -222,14 +222,14 @@ def test_codes_are_exact_but_trimmed() -> None:
     ("2026-07-01T10:00:00z", None, utc(2026, 7, 1, 10), TZ_GIVEN),
     ("2026-07-01T10:00:00-04:00", "NL", utc(2026, 7, 1, 14), TZ_GIVEN),
     ("2026-07-01T10:00:00.250+02:00", None, utc(2026, 7, 1, 8, 0, 0, 250000), TZ_GIVEN),
-    ("2026-07-01T10:00:00", None, utc(2026, 7, 1, 8), TZ_HOME),  # Amsterdam, summer
-    ("2026-01-15T10:00:00", None, utc(2026, 1, 15, 9), TZ_HOME),  # Amsterdam, winter
-    ("2026-07-01T10:00:00", "GB", utc(2026, 7, 1, 9), TZ_LOCATION),
-    ("2026-07-01T10:00:00", "US", utc(2026, 7, 1, 14), TZ_LOCATION),
-    ("2026-07-01T10:00:00", "XX", utc(2026, 7, 1, 8), TZ_HOME),  # no zone known for the country
-    ("2026-10-25T02:30:00", None, utc(2026, 10, 25, 0, 30), TZ_HOME),  # twice: the first (summer) one
-    ("2026-03-29T02:30:00", None, utc(2026, 3, 29, 1, 30), TZ_HOME),  # skipped hour: offset before the jump
-    ("2026-07-01", None, utc(2026, 6, 30, 22), TZ_HOME),
+    ("2026-07-01T10:00:00", None, utc(2026, 7, 1, 8), TZ_ASSUMED),  # Amsterdam, summer
+    ("2026-01-15T10:00:00", None, utc(2026, 1, 15, 9), TZ_ASSUMED),  # Amsterdam, winter
+    ("2026-07-01T10:00:00", "GB", utc(2026, 7, 1, 9), TZ_COUNTRY),
+    ("2026-07-01T10:00:00", "US", utc(2026, 7, 1, 14), TZ_ASSUMED),  # several zones: New York assumed
+    ("2026-07-01T10:00:00", "XX", utc(2026, 7, 1, 8), TZ_ASSUMED),  # no zone known for the country
+    ("2026-10-25T02:30:00", None, utc(2026, 10, 25, 0, 30), TZ_ASSUMED),  # twice: the first (summer) one
+    ("2026-03-29T02:30:00", None, utc(2026, 3, 29, 1, 30), TZ_ASSUMED),  # skipped hour: offset before the jump
+    ("2026-07-01", None, utc(2026, 6, 30, 22), TZ_ASSUMED),
 ])
 def test_iso8601(text: str, country: str | None, instant: datetime, source: str) -> None:
     event = one(define(), {"c": "A", "t": text, "cc": country})
@@ -239,7 +239,7 @@ def test_iso8601(text: str, country: str | None, instant: datetime, source: str)
 def test_location_zone_can_be_switched_off() -> None:
     definition = define(timestamp={"format": "iso8601", "zone": "Asia/Tokyo", "location_zone": False})
     event = one(definition, {"c": "A", "t": "2026-07-01T10:00:00", "cc": "NL"})
-    assert (event.occurred_at, event.tz_source) == (utc(2026, 7, 1, 1), TZ_HOME)
+    assert (event.occurred_at, event.tz_source) == (utc(2026, 7, 1, 1), TZ_CARRIER_ZONE)
 
 
 @pytest.mark.parametrize(("fmt", "value", "instant", "local"), [
@@ -257,10 +257,11 @@ def test_epochs_are_utc(fmt: str, value: Any, instant: datetime, local: str) -> 
 def test_strptime_local_time() -> None:
     definition = define(timestamp={"format": "%d.%m.%Y %H:%M", "zone": "Europe/Berlin"})
     event = one(definition, {"c": "A", "t": "31.12.2026 23:30"})
-    assert (event.occurred_at, event.tz_source, event.local_time) == (utc(2026, 12, 31, 22, 30), TZ_HOME,
+    assert (event.occurred_at, event.tz_source, event.local_time) == (utc(2026, 12, 31, 22, 30), TZ_ASSUMED,
                                                                       "31.12.2026 23:30")
     in_be = one(definition, {"c": "A", "t": "01.07.2026 12:00", "cc": "PT"})
-    assert (in_be.occurred_at, in_be.tz_source) == (utc(2026, 7, 1, 11), TZ_LOCATION)
+    # PT has several zones (the Azores) and no city is given: Lisbon (WEST), PT's main zone, assumed
+    assert (in_be.occurred_at, in_be.tz_source) == (utc(2026, 7, 1, 11), TZ_ASSUMED)
 
 
 def test_strptime_with_offset() -> None:
@@ -476,6 +477,6 @@ def test_readme_worked_example_is_true() -> None:
     first, second = parse(definition, payload)
     assert (first.key, first.code, first.status, first.substatus) == ("kestrel:KP12345678NL", "PU", "in_transit",
                                                                       "picked_up")
-    assert (first.occurred_at, first.tz_source) == (utc(2024, 10, 27, 0, 30), TZ_LOCATION)
+    assert (first.occurred_at, first.tz_source) == (utc(2024, 10, 27, 0, 30), TZ_COUNTRY)
     assert (second.code, second.status, second.occurred_at) == ("OFD", "out_for_delivery", utc(2024, 10, 28, 7, 5))
     assert second.attributes == {"vehicle": "VAN-17"}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from carriers import dhl_express
 from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from schemas.events import TZ_ASSUMED, TZ_GIVEN, TZ_LOCATION, TZ_LOCATION_CODE, Location, TrackingEvent, derive_event_id
 from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
@@ -88,7 +88,7 @@ def test_mydhl_doc_example() -> None:
     assert [e.status for e in events[-3:]] == ["in_transit", "out_for_delivery", "delivered"]
     first, last = events[0], events[-1]
     assert (first.occurred_at, first.local_time, first.tz_source) == (
-        utc(2023, 8, 9, 3, 56, 21), "2023-08-09 13:56:21", TZ_LOCATION)  # Sydney, AEST +10
+        utc(2023, 8, 9, 3, 56, 21), "2023-08-09 13:56:21", TZ_LOCATION_CODE)  # SYD: Sydney, AEST +10
     assert (last.occurred_at, last.local_time) == (utc(2023, 8, 9, 23, 59, 23), "2023-08-10 11:59:23")  # NZST +12
     assert last.location == Location(city="AUCKLAND", country="NZ", code="AKL", text="AUCKLAND-NZ")
     assert last.description == "Delivered : ALBY H"
@@ -123,14 +123,14 @@ def test_xmlpi_delivered_2009() -> None:
     assert by_number["7740842550"][0].occurred_at == utc(2009, 8, 26, 2)  # Singapore +8
     assert by_number["1815115363"][0].occurred_at == utc(2009, 8, 13, 15, 58)  # Hong Kong +8
     assert bcn[0].attributes["pieces"] == "1" and bcn[0].attributes["weight"] == "0.74 K"
-    assert all(e.tz_source == TZ_LOCATION for e in events)
+    assert all(e.tz_source == TZ_LOCATION_CODE for e in events)  # BCN, LEJ, BGY, MIL (Milan's airports), SIN, HKG
 
 
 def test_xmlpi_picked_up() -> None:
     [event] = parse((SAMPLES / PICKED_UP).read_bytes())
     assert (event.tracking_number, event.code, event.status, event.substatus) == (
         "9053283201", "PU", "in_transit", "picked_up")
-    assert (event.occurred_at, event.tz_source) == (utc(2021, 5, 5, 14, 42), TZ_LOCATION)  # Jamaica, UTC-5
+    assert (event.occurred_at, event.tz_source) == (utc(2021, 5, 5, 14, 42), TZ_LOCATION_CODE)  # KIN, UTC-5
     assert event.location == Location(city="KINGSTON", country="JM", code="KIN", text="KINGSTON-JAM")
     attrs = event.attributes
     assert attrs["estimated_delivery"] == "2021-05-08T03:59:00Z"
@@ -208,20 +208,20 @@ def test_unmapped_code_keeps_code_and_text() -> None:
 
 
 @pytest.mark.parametrize(("date", "time", "area", "description", "expected", "source"), [
-    ("2024-01-15", "10:00:00", "AMS", "AMSTERDAM-NL", utc(2024, 1, 15, 9), TZ_LOCATION),  # CET
-    ("2024-07-15", "10:00:00", "AMS", "AMSTERDAM-NL", utc(2024, 7, 15, 8), TZ_LOCATION),  # CEST
-    ("2024-03-31", "01:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 3, 31, 0, 30), TZ_LOCATION),  # spring forward day
-    ("2024-03-31", "03:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 3, 31, 1, 30), TZ_LOCATION),
-    ("2024-10-27", "02:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 10, 27, 0, 30), TZ_LOCATION),  # ambiguous: CEST
-    ("2024-10-27", "03:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 10, 27, 2, 30), TZ_LOCATION),
-    ("2024-01-15", "10:00:00", "SYD", "SYDNEY-AU", utc(2024, 1, 14, 23), TZ_LOCATION),  # AEDT +11
-    ("2024-07-15", "10:00:00", "PER", "PERTH-AU", utc(2024, 7, 15, 2), TZ_LOCATION),  # area zone, +8
-    ("2024-07-15", "10:00:00", "LAX", "LOS ANGELES,CA-USA", utc(2024, 7, 15, 17), TZ_LOCATION),  # PDT
-    ("2024-07-15", "10:00:00", "ZZZ", "SOMEWHERE,NY-USA", utc(2024, 7, 15, 14), TZ_LOCATION),  # US: New York
-    ("2024-07-15", "10:00:00", "KIN", "KINGSTON-JAM", utc(2024, 7, 15, 15), TZ_LOCATION),  # no DST
-    ("2024-07-15", "10:00:00", "MAD", "Madrid - Spain", utc(2024, 7, 15, 8), TZ_LOCATION),
-    ("2024-07-15", "10:00:00", "", "", utc(2024, 7, 15, 8), TZ_HOME),  # Europe/Berlin
-    ("2024-07-15", "10:00:00", "XYZ", "NOWHERE-QQ", utc(2024, 7, 15, 8), TZ_HOME),
+    ("2024-01-15", "10:00:00", "AMS", "AMSTERDAM-NL", utc(2024, 1, 15, 9), TZ_LOCATION_CODE),  # CET
+    ("2024-07-15", "10:00:00", "AMS", "AMSTERDAM-NL", utc(2024, 7, 15, 8), TZ_LOCATION_CODE),  # CEST
+    ("2024-03-31", "01:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 3, 31, 0, 30), TZ_LOCATION_CODE),  # spring forward day
+    ("2024-03-31", "03:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 3, 31, 1, 30), TZ_LOCATION_CODE),
+    ("2024-10-27", "02:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 10, 27, 0, 30), TZ_LOCATION_CODE),  # ambiguous: CEST
+    ("2024-10-27", "03:30:00", "LEJ", "LEIPZIG-DE", utc(2024, 10, 27, 2, 30), TZ_LOCATION_CODE),
+    ("2024-01-15", "10:00:00", "SYD", "SYDNEY-AU", utc(2024, 1, 14, 23), TZ_LOCATION_CODE),  # AEDT +11
+    ("2024-07-15", "10:00:00", "PER", "PERTH-AU", utc(2024, 7, 15, 2), TZ_LOCATION_CODE),  # the airport's zone, +8
+    ("2024-07-15", "10:00:00", "LAX", "LOS ANGELES,CA-USA", utc(2024, 7, 15, 17), TZ_LOCATION_CODE),  # PDT
+    ("2024-07-15", "10:00:00", "ZZZ", "SOMEWHERE,NY-USA", utc(2024, 7, 15, 14), TZ_LOCATION),  # not an airport: NY
+    ("2024-07-15", "10:00:00", "KIN", "KINGSTON-JAM", utc(2024, 7, 15, 15), TZ_LOCATION_CODE),  # no DST
+    ("2024-07-15", "10:00:00", "MAD", "Madrid - Spain", utc(2024, 7, 15, 8), TZ_LOCATION_CODE),
+    ("2024-07-15", "10:00:00", "", "", utc(2024, 7, 15, 8), TZ_ASSUMED),  # Europe/Berlin
+    ("2024-07-15", "10:00:00", "XYZ", "NOWHERE-QQ", utc(2024, 7, 15, 8), TZ_ASSUMED),
 ])
 def test_local_time_rules(date: str, time: str, area: str, description: str, expected: datetime,
                           source: str) -> None:

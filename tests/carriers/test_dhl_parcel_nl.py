@@ -10,7 +10,15 @@ import pytest
 
 from carriers import dhl_parcel_nl
 from carriers.base import CarrierErrorResponse, PayloadError, SignatureError, load_mapping_file
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from schemas.events import (
+    TZ_ASSUMED,
+    TZ_COUNTRY,
+    TZ_GIVEN,
+    TZ_SHIPMENT_COUNTRY,
+    Location,
+    TrackingEvent,
+    derive_event_id,
+)
 from schemas.taxonomy import ALL_SUBSTATUSES
 from tests.carriers.properties import (
     RECEIVED,
@@ -223,7 +231,7 @@ def test_unified_doc_example() -> None:
     assert event.description == "JESSICA"
     # "2018-03-02T07:53:47" has no zone: local to the event's country (NL, CET in March)
     assert (event.occurred_at, event.tz_source, event.local_time) == (
-        utc(2018, 3, 2, 6, 53, 47), TZ_LOCATION, "2018-03-02T07:53:47")
+        utc(2018, 3, 2, 6, 53, 47), TZ_COUNTRY, "2018-03-02T07:53:47")
     assert event.location == Location(city="AMSTERDAM", postcode="1043 AG", country="NL",
                                       text="Oderweg 2, AMSTERDAM")
     attrs = event.attributes
@@ -419,18 +427,18 @@ def _unified_event(timestamp: str, country: str | None) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("timestamp", "country", "expected", "source"), [
-    ("2024-01-10T10:00:00", "NL", utc(2024, 1, 10, 9), TZ_LOCATION),  # CET
-    ("2024-07-10T10:00:00", "NL", utc(2024, 7, 10, 8), TZ_LOCATION),  # CEST
-    ("2024-03-31T01:59:59", "NL", utc(2024, 3, 31, 0, 59, 59), TZ_LOCATION),  # before spring forward
-    ("2024-03-31T03:00:00", "NL", utc(2024, 3, 31, 1), TZ_LOCATION),  # after spring forward
-    ("2024-03-31T02:30:00", "NL", utc(2024, 3, 31, 1, 30), TZ_LOCATION),  # non-existent: CET offset
-    ("2024-10-27T02:30:00", "NL", utc(2024, 10, 27, 0, 30), TZ_LOCATION),  # ambiguous: first (CEST)
-    ("2024-10-27T03:00:00", "NL", utc(2024, 10, 27, 2), TZ_LOCATION),
-    ("2024-07-10T10:00:00", "BE", utc(2024, 7, 10, 8), TZ_LOCATION),
-    ("2024-07-10T10:00:00", "GB", utc(2024, 7, 10, 9), TZ_LOCATION),  # BST
-    ("2024-01-10T10:00:00", "GB", utc(2024, 1, 10, 10), TZ_LOCATION),
-    ("2024-07-10T10:00:00", None, utc(2024, 7, 10, 8), TZ_HOME),  # no location: Amsterdam
-    ("2024-07-10T10:00:00", "XX", utc(2024, 7, 10, 8), TZ_HOME),  # unknown country: Amsterdam
+    ("2024-01-10T10:00:00", "NL", utc(2024, 1, 10, 9), TZ_COUNTRY),  # CET
+    ("2024-07-10T10:00:00", "NL", utc(2024, 7, 10, 8), TZ_COUNTRY),  # CEST
+    ("2024-03-31T01:59:59", "NL", utc(2024, 3, 31, 0, 59, 59), TZ_COUNTRY),  # before spring forward
+    ("2024-03-31T03:00:00", "NL", utc(2024, 3, 31, 1), TZ_COUNTRY),  # after spring forward
+    ("2024-03-31T02:30:00", "NL", utc(2024, 3, 31, 1, 30), TZ_COUNTRY),  # non-existent: CET offset
+    ("2024-10-27T02:30:00", "NL", utc(2024, 10, 27, 0, 30), TZ_COUNTRY),  # ambiguous: first (CEST)
+    ("2024-10-27T03:00:00", "NL", utc(2024, 10, 27, 2), TZ_COUNTRY),
+    ("2024-07-10T10:00:00", "BE", utc(2024, 7, 10, 8), TZ_COUNTRY),
+    ("2024-07-10T10:00:00", "GB", utc(2024, 7, 10, 9), TZ_COUNTRY),  # BST
+    ("2024-01-10T10:00:00", "GB", utc(2024, 1, 10, 10), TZ_COUNTRY),
+    ("2024-07-10T10:00:00", None, utc(2024, 7, 10, 8), TZ_SHIPMENT_COUNTRY),  # no location: NL → NL
+    ("2024-07-10T10:00:00", "XX", utc(2024, 7, 10, 8), TZ_ASSUMED),  # unknown country: Amsterdam
     ("2024-07-10T10:00:00Z", "GB", utc(2024, 7, 10, 10), TZ_GIVEN),
     ("2024-07-10T10:00:00+02:00", None, utc(2024, 7, 10, 8), TZ_GIVEN),
     ("2024-07-10T10:00:00.250-04:00", "NL", utc(2024, 7, 10, 14, 0, 0, 250000), TZ_GIVEN),
@@ -454,8 +462,8 @@ def test_native_naive_timestamp_uses_facility_country() -> None:
         {"status": "DEPOT_SCAN", "timestamp": "2024-12-01T10:00:00"},
     ]
     first, second = parse(body)
-    assert (first.occurred_at, first.tz_source) == (utc(2024, 8, 1, 8), TZ_LOCATION)
-    assert (second.occurred_at, second.tz_source) == (utc(2024, 12, 1, 9), TZ_HOME)
+    assert (first.occurred_at, first.tz_source) == (utc(2024, 8, 1, 8), TZ_COUNTRY)
+    assert (second.occurred_at, second.tz_source) == (utc(2024, 12, 1, 9), TZ_ASSUMED)
 
 
 # --- ids ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from carriers import dpd_nl
 from carriers.base import CarrierErrorResponse, ParseError, PayloadError, load_mapping_file
-from schemas.events import TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from schemas.events import TZ_ASSUMED, TZ_COUNTRY, Location, TrackingEvent, derive_event_id
 from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
@@ -107,7 +107,7 @@ def test_tracking_response_sample() -> None:
         utc(2021, 8, 19, 13, 57, 33), utc(2021, 8, 19, 15, 11, 26),
     ]
     assert all(e.tracking_number == NUMBER and e.carrier == "dpd_nl" for e in events)
-    assert all(e.source == "poll" and e.mapped and e.tz_source == TZ_LOCATION for e in events)
+    assert all(e.source == "poll" and e.mapped and e.tz_source == TZ_COUNTRY for e in events)
     assert all(e.received_at == RECEIVED for e in events)
     first = events[0]
     assert first.local_time == "8/17/2021 7:11:26 PM"
@@ -159,7 +159,7 @@ def test_push_sample() -> None:
     assert (event.carrier, event.tracking_number, event.code) == ("dpd_nl", "01906000683796", "start_order")
     assert (event.status, event.substatus, event.mapped) == ("pre_transit", "announced", True)
     assert event.occurred_at == utc(2022, 1, 5, 9, 2)  # 05.01.2022 10:02:00 CET
-    assert (event.local_time, event.tz_source, event.source) == ("05012022100200", TZ_HOME, "webhook")
+    assert (event.local_time, event.tz_source, event.source) == ("05012022100200", TZ_ASSUMED, "webhook")
     assert event.location == Location(code="0998")
     assert event.description == "start_order"
     assert event.attributes == {"push_id": "92056930"}  # pod=0 / weight=0 / blanks dropped
@@ -266,28 +266,28 @@ def test_shipment_info_is_not_an_event() -> None:
 @pytest.mark.parametrize(
     ("text", "location", "expected", "tz_source"),
     [
-        ("8/17/2021 7:11:26 PM", "Puurs (BE)", utc(2021, 8, 17, 17, 11, 26), TZ_LOCATION),  # CEST, %I not %H
-        ("1/15/2022 9:00:00 AM", "Amsterdam (NL)", utc(2022, 1, 15, 8), TZ_LOCATION),  # CET
-        ("1/15/2022 12:05:00 AM", "Amsterdam (NL)", utc(2022, 1, 14, 23, 5), TZ_LOCATION),  # midnight
-        ("1/15/2022 12:05:00 PM", "Amsterdam (NL)", utc(2022, 1, 15, 11, 5), TZ_LOCATION),  # noon
-        ("3/27/2022 1:59:59 AM", "Utrecht (NL)", utc(2022, 3, 27, 0, 59, 59), TZ_LOCATION),  # before the jump
-        ("3/27/2022 3:00:00 AM", "Utrecht (NL)", utc(2022, 3, 27, 1), TZ_LOCATION),  # after the jump
-        ("3/27/2022 2:30:00 AM", "Utrecht (NL)", utc(2022, 3, 27, 1, 30), TZ_LOCATION),  # gap: offset before
-        ("10/30/2022 1:30:00 AM", "Utrecht (NL)", utc(2022, 10, 29, 23, 30), TZ_LOCATION),
-        ("10/30/2022 2:30:00 AM", "Utrecht (NL)", utc(2022, 10, 30, 0, 30), TZ_LOCATION),  # twice: first
-        ("10/30/2022 3:30:00 AM", "Utrecht (NL)", utc(2022, 10, 30, 2, 30), TZ_LOCATION),
-        ("7/1/2022 10:00:00 AM", "London (GB)", utc(2022, 7, 1, 9), TZ_LOCATION),  # BST
-        ("1/10/2022 10:00:00 AM", "London (GB)", utc(2022, 1, 10, 10), TZ_LOCATION),  # GMT
-        ("7/1/2022 10:00:00 AM", "Warszawa (PL)", utc(2022, 7, 1, 8), TZ_LOCATION),
-        ("7/1/2022 10:00:00 AM", "Aschaffenburg (de)", utc(2022, 7, 1, 8), TZ_LOCATION),
-        ("7/1/2022 10:00:00 AM", "Helsinki (FI)", utc(2022, 7, 1, 7), TZ_LOCATION),  # EEST
-        ("7/1/2022 10:00:00 AM", "Nowhere (XX)", utc(2022, 7, 1, 8), TZ_HOME),  # unknown country
-        ("7/1/2022 10:00:00 AM", "Mechelen", utc(2022, 7, 1, 8), TZ_HOME),  # no country
-        ("7/1/2022 10:00:00 AM", None, utc(2022, 7, 1, 8), TZ_HOME),  # no location at all
-        ("1/10/2022 10:00:00 AM", None, utc(2022, 1, 10, 9), TZ_HOME),
-        ("8/17/2021 19:11:26", "Puurs (BE)", utc(2021, 8, 17, 17, 11, 26), TZ_LOCATION),  # 24-hour
-        ("17-08-2021 19:11:26", "Puurs (BE)", utc(2021, 8, 17, 17, 11, 26), TZ_LOCATION),  # day first
-        ("17.08.2021 19:11", "Puurs (BE)", utc(2021, 8, 17, 17, 11), TZ_LOCATION),
+        ("8/17/2021 7:11:26 PM", "Puurs (BE)", utc(2021, 8, 17, 17, 11, 26), TZ_COUNTRY),  # CEST, %I not %H
+        ("1/15/2022 9:00:00 AM", "Amsterdam (NL)", utc(2022, 1, 15, 8), TZ_COUNTRY),  # CET
+        ("1/15/2022 12:05:00 AM", "Amsterdam (NL)", utc(2022, 1, 14, 23, 5), TZ_COUNTRY),  # midnight
+        ("1/15/2022 12:05:00 PM", "Amsterdam (NL)", utc(2022, 1, 15, 11, 5), TZ_COUNTRY),  # noon
+        ("3/27/2022 1:59:59 AM", "Utrecht (NL)", utc(2022, 3, 27, 0, 59, 59), TZ_COUNTRY),  # before the jump
+        ("3/27/2022 3:00:00 AM", "Utrecht (NL)", utc(2022, 3, 27, 1), TZ_COUNTRY),  # after the jump
+        ("3/27/2022 2:30:00 AM", "Utrecht (NL)", utc(2022, 3, 27, 1, 30), TZ_COUNTRY),  # gap: offset before
+        ("10/30/2022 1:30:00 AM", "Utrecht (NL)", utc(2022, 10, 29, 23, 30), TZ_COUNTRY),
+        ("10/30/2022 2:30:00 AM", "Utrecht (NL)", utc(2022, 10, 30, 0, 30), TZ_COUNTRY),  # twice: first
+        ("10/30/2022 3:30:00 AM", "Utrecht (NL)", utc(2022, 10, 30, 2, 30), TZ_COUNTRY),
+        ("7/1/2022 10:00:00 AM", "London (GB)", utc(2022, 7, 1, 9), TZ_COUNTRY),  # BST
+        ("1/10/2022 10:00:00 AM", "London (GB)", utc(2022, 1, 10, 10), TZ_COUNTRY),  # GMT
+        ("7/1/2022 10:00:00 AM", "Warszawa (PL)", utc(2022, 7, 1, 8), TZ_COUNTRY),
+        ("7/1/2022 10:00:00 AM", "Aschaffenburg (de)", utc(2022, 7, 1, 8), TZ_COUNTRY),
+        ("7/1/2022 10:00:00 AM", "Helsinki (FI)", utc(2022, 7, 1, 7), TZ_COUNTRY),  # EEST
+        ("7/1/2022 10:00:00 AM", "Nowhere (XX)", utc(2022, 7, 1, 8), TZ_ASSUMED),  # unknown country
+        ("7/1/2022 10:00:00 AM", "Mechelen", utc(2022, 7, 1, 8), TZ_ASSUMED),  # no country
+        ("7/1/2022 10:00:00 AM", None, utc(2022, 7, 1, 8), TZ_ASSUMED),  # no location at all
+        ("1/10/2022 10:00:00 AM", None, utc(2022, 1, 10, 9), TZ_ASSUMED),
+        ("8/17/2021 19:11:26", "Puurs (BE)", utc(2021, 8, 17, 17, 11, 26), TZ_COUNTRY),  # 24-hour
+        ("17-08-2021 19:11:26", "Puurs (BE)", utc(2021, 8, 17, 17, 11, 26), TZ_COUNTRY),  # day first
+        ("17.08.2021 19:11", "Puurs (BE)", utc(2021, 8, 17, 17, 11), TZ_COUNTRY),
     ],
 )
 def test_poll_timestamp_rules(text: str, location: str | None, expected: datetime, tz_source: str) -> None:
@@ -317,7 +317,7 @@ def test_unknown_country_keeps_location() -> None:
 )
 def test_push_timestamp_rules(statusdate: str, expected: datetime) -> None:
     [event] = parse(_push(statusdate=statusdate), {})
-    assert (event.occurred_at, event.tz_source, event.local_time) == (expected, TZ_HOME, statusdate)
+    assert (event.occurred_at, event.tz_source, event.local_time) == (expected, TZ_ASSUMED, statusdate)
 
 
 # --- structure ----------------------------------------------------------------------------------

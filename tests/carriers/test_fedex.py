@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from carriers import fedex
 from carriers.base import CarrierErrorResponse, PayloadError, SignatureError, load_mapping_file
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from carriers.zones import Place
+from schemas.events import TZ_ASSUMED, TZ_COUNTRY, TZ_GIVEN, TZ_LOCATION, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import ALL_STATUSES
 from tests.carriers.properties import (
     RECEIVED,
@@ -340,30 +341,30 @@ def test_scan_without_any_code_is_malformed() -> None:
         ("2024-07-15T10:00:00", "US", "CA", utc(2024, 7, 15, 17), TZ_LOCATION, True),  # PDT
         ("2024-07-15T10:00:00", "US", "AZ", utc(2024, 7, 15, 17), TZ_LOCATION, True),  # Arizona: no DST
         ("2024-01-15T10:00:00", "US", "MN", utc(2024, 1, 15, 16), TZ_LOCATION, True),
-        ("2024-01-15T10:00:00", "US", "", utc(2024, 1, 15, 15), TZ_LOCATION, True),  # country only: New York
+        ("2024-01-15T10:00:00", "US", "", utc(2024, 1, 15, 15), TZ_ASSUMED, True),  # several zones: New York
         # US DST transition days (America/New_York): 2024-03-10 and 2024-11-03
         ("2024-03-10T01:59:00", "US", "NY", utc(2024, 3, 10, 6, 59), TZ_LOCATION, True),
         ("2024-03-10T03:00:00", "US", "NY", utc(2024, 3, 10, 7), TZ_LOCATION, True),
         ("2024-03-10T02:30:00", "US", "NY", utc(2024, 3, 10, 7, 30), TZ_LOCATION, True),  # does not exist
         ("2024-11-03T01:30:00", "US", "NY", utc(2024, 11, 3, 5, 30), TZ_LOCATION, True),  # twice: first (EDT)
         ("2024-11-03T02:30:00", "US", "NY", utc(2024, 11, 3, 7, 30), TZ_LOCATION, True),
-        # abroad: CET / CEST, Canada, Australia, a country outside base.COUNTRY_ZONES
-        ("2024-01-15T10:00:00", "DE", "", utc(2024, 1, 15, 9), TZ_LOCATION, True),
-        ("2024-07-15T10:00:00", "DE", "", utc(2024, 7, 15, 8), TZ_LOCATION, True),
-        ("2024-03-31T03:30:00", "NL", "", utc(2024, 3, 31, 1, 30), TZ_LOCATION, True),  # CEST starts
-        ("2024-10-27T02:30:00", "NL", "", utc(2024, 10, 27, 0, 30), TZ_LOCATION, True),  # first occurrence
+        # abroad: CET / CEST (the country's one zone), Canada, Australia (state), Thailand
+        ("2024-01-15T10:00:00", "DE", "", utc(2024, 1, 15, 9), TZ_COUNTRY, True),
+        ("2024-07-15T10:00:00", "DE", "", utc(2024, 7, 15, 8), TZ_COUNTRY, True),
+        ("2024-03-31T03:30:00", "NL", "", utc(2024, 3, 31, 1, 30), TZ_COUNTRY, True),  # CEST starts
+        ("2024-10-27T02:30:00", "NL", "", utc(2024, 10, 27, 0, 30), TZ_COUNTRY, True),  # first occurrence
         ("2024-01-15T10:00:00", "CA", "BC", utc(2024, 1, 15, 18), TZ_LOCATION, True),
         ("2024-01-15T10:00:00", "AU", "NSW", utc(2024, 1, 14, 23), TZ_LOCATION, True),  # AEDT +11
-        ("2024-01-15T10:00:00", "TH", "", utc(2024, 1, 15, 3), TZ_LOCATION, True),
-        # nothing known: FedEx's home zone (Memphis, America/Chicago)
-        ("2024-01-15T10:00:00", "", "", utc(2024, 1, 15, 16), TZ_HOME, True),
-        ("2024-07-15T10:00:00", "XX", "", utc(2024, 7, 15, 15), TZ_HOME, True),
+        ("2024-01-15T10:00:00", "TH", "", utc(2024, 1, 15, 3), TZ_COUNTRY, True),
+        # nothing known: FedEx's home zone (Memphis, America/Chicago), assumed
+        ("2024-01-15T10:00:00", "", "", utc(2024, 1, 15, 16), TZ_ASSUMED, True),
+        ("2024-07-15T10:00:00", "XX", "", utc(2024, 7, 15, 15), TZ_ASSUMED, True),
     ],
 )
 def test_timestamp_rules(
     raw: str, country: str, region: str, expected: datetime, source: str, date_only: bool
 ) -> None:
-    assert fedex.parse_timestamp(raw, country, region) == (expected, source, date_only)
+    assert fedex.parse_timestamp(raw, Place(country=country, region=region)) == (expected, source, date_only)
 
 
 def test_scan_without_offset_uses_its_location() -> None:
@@ -371,7 +372,7 @@ def test_scan_without_offset_uses_its_location() -> None:
     scan["scanLocation"] = {"city": "BERLIN", "countryCode": "DE"}
     [event] = parse(_response(scan))
     assert (event.occurred_at, event.tz_source, event.local_time) == (
-        utc(2024, 7, 15, 8), TZ_LOCATION, "2024-07-15T10:00:00")
+        utc(2024, 7, 15, 8), TZ_COUNTRY, "2024-07-15T10:00:00")
 
 
 @pytest.mark.parametrize("raw", ["", "yesterday", "2024-13-01T00:00:00", "2024-04-26T25:00:00-07:00"])

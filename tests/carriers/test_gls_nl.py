@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from carriers import gls_nl
 from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from schemas.events import TZ_ASSUMED, TZ_COUNTRY, TZ_GIVEN, Location, TrackingEvent, derive_event_id
 from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
@@ -141,7 +141,7 @@ def test_rstt001_sample() -> None:
     assert events[0].occurred_at == datetime(2016, 1, 8, 17, 9, 21, tzinfo=UTC)
     assert events[0].local_time == "2016-01-08 18:09:21"
     assert events[-1].occurred_at == datetime(2016, 1, 5, 13, 19, 14, tzinfo=UTC)
-    assert all(e.tz_source == TZ_LOCATION and e.mapped and e.source == "poll" for e in events)
+    assert all(e.tz_source == TZ_COUNTRY and e.mapped and e.source == "poll" for e in events)
     assert events[0].location == Location(city="Bernau OT Schönow", country="DE")
     assert events[-1].location == Location(city="Bornheim", country="DE")
     assert events[0].description == "Das Paket wurde beim Empfänger zugestellt."
@@ -311,20 +311,20 @@ def test_final_takes_the_latest_terminal_event_so_a_return_stays_a_return() -> N
         ("2024-10-07T10:46:14Z", "US", datetime(2024, 10, 7, 10, 46, 14, tzinfo=UTC), TZ_GIVEN),
         ("2024-01-15T10:00:00-0500", "NL", datetime(2024, 1, 15, 15, 0, tzinfo=UTC), TZ_GIVEN),
         # no offset: the event's country (winter CET / summer CEST / other zones)
-        ("2024-01-15T10:00:00", "NL", datetime(2024, 1, 15, 9, 0, tzinfo=UTC), TZ_LOCATION),
-        ("2024-07-15T10:00:00", "NL", datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_LOCATION),
-        ("2024-07-15T10:00:00", "GB", datetime(2024, 7, 15, 9, 0, tzinfo=UTC), TZ_LOCATION),
-        ("2024-07-15T10:00:00", "PT", datetime(2024, 7, 15, 9, 0, tzinfo=UTC), TZ_LOCATION),
-        ("2024-07-15T10:00:00", "FI", datetime(2024, 7, 15, 7, 0, tzinfo=UTC), TZ_LOCATION),
+        ("2024-01-15T10:00:00", "NL", datetime(2024, 1, 15, 9, 0, tzinfo=UTC), TZ_COUNTRY),
+        ("2024-07-15T10:00:00", "NL", datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_COUNTRY),
+        ("2024-07-15T10:00:00", "GB", datetime(2024, 7, 15, 9, 0, tzinfo=UTC), TZ_COUNTRY),
+        ("2024-07-15T10:00:00", "PT", datetime(2024, 7, 15, 9, 0, tzinfo=UTC), TZ_ASSUMED),  # Azores: Lisbon assumed
+        ("2024-07-15T10:00:00", "FI", datetime(2024, 7, 15, 7, 0, tzinfo=UTC), TZ_COUNTRY),
         # DST transition days in Amsterdam: spring gap read with the pre-jump offset, autumn fold=0
-        ("2024-03-31T01:59:59", "NL", datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC), TZ_LOCATION),
-        ("2024-03-31T02:30:00", "NL", datetime(2024, 3, 31, 1, 30, tzinfo=UTC), TZ_LOCATION),
-        ("2024-03-31T03:00:00", "NL", datetime(2024, 3, 31, 1, 0, tzinfo=UTC), TZ_LOCATION),
-        ("2024-10-27T02:30:00", "NL", datetime(2024, 10, 27, 0, 30, tzinfo=UTC), TZ_LOCATION),
-        ("2024-10-27T03:00:00", "NL", datetime(2024, 10, 27, 2, 0, tzinfo=UTC), TZ_LOCATION),
+        ("2024-03-31T01:59:59", "NL", datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC), TZ_COUNTRY),
+        ("2024-03-31T02:30:00", "NL", datetime(2024, 3, 31, 1, 30, tzinfo=UTC), TZ_COUNTRY),
+        ("2024-03-31T03:00:00", "NL", datetime(2024, 3, 31, 1, 0, tzinfo=UTC), TZ_COUNTRY),
+        ("2024-10-27T02:30:00", "NL", datetime(2024, 10, 27, 0, 30, tzinfo=UTC), TZ_COUNTRY),
+        ("2024-10-27T03:00:00", "NL", datetime(2024, 10, 27, 2, 0, tzinfo=UTC), TZ_COUNTRY),
         # no offset, no (known) country: GLS NL's home zone
-        ("2024-01-15T10:00:00", "", datetime(2024, 1, 15, 9, 0, tzinfo=UTC), TZ_HOME),
-        ("2024-07-15T10:00:00", "XX", datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_HOME),
+        ("2024-01-15T10:00:00", "", datetime(2024, 1, 15, 9, 0, tzinfo=UTC), TZ_ASSUMED),
+        ("2024-07-15T10:00:00", "XX", datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_ASSUMED),
     ],
 )
 def test_v1_timestamp_rules(text: str, country: str, expected: datetime, source: str) -> None:
@@ -335,14 +335,14 @@ def test_v1_timestamp_rules(text: str, country: str, expected: datetime, source:
 @pytest.mark.parametrize(
     ("date", "time", "country", "expected", "source"),
     [
-        ("2016-01-08", "18:09:21", "DE", datetime(2016, 1, 8, 17, 9, 21, tzinfo=UTC), TZ_LOCATION),
-        ("2016-07-08", "18:09:21", "DE", datetime(2016, 7, 8, 16, 9, 21, tzinfo=UTC), TZ_LOCATION),
-        ("2016-07-08", "18:09", "BE", datetime(2016, 7, 8, 16, 9, tzinfo=UTC), TZ_LOCATION),
-        ("2016-07-08", "18:09:21", "IE", datetime(2016, 7, 8, 17, 9, 21, tzinfo=UTC), TZ_LOCATION),
-        ("2016-03-27", "02:30:00", "DE", datetime(2016, 3, 27, 1, 30, tzinfo=UTC), TZ_LOCATION),
-        ("2016-10-30", "02:30:00", "DE", datetime(2016, 10, 30, 0, 30, tzinfo=UTC), TZ_LOCATION),
-        ("2016-01-08", "18:09:21", None, datetime(2016, 1, 8, 17, 9, 21, tzinfo=UTC), TZ_HOME),
-        ("2016-07-08", "18:09:21", "", datetime(2016, 7, 8, 16, 9, 21, tzinfo=UTC), TZ_HOME),
+        ("2016-01-08", "18:09:21", "DE", datetime(2016, 1, 8, 17, 9, 21, tzinfo=UTC), TZ_COUNTRY),
+        ("2016-07-08", "18:09:21", "DE", datetime(2016, 7, 8, 16, 9, 21, tzinfo=UTC), TZ_COUNTRY),
+        ("2016-07-08", "18:09", "BE", datetime(2016, 7, 8, 16, 9, tzinfo=UTC), TZ_COUNTRY),
+        ("2016-07-08", "18:09:21", "IE", datetime(2016, 7, 8, 17, 9, 21, tzinfo=UTC), TZ_COUNTRY),
+        ("2016-03-27", "02:30:00", "DE", datetime(2016, 3, 27, 1, 30, tzinfo=UTC), TZ_COUNTRY),
+        ("2016-10-30", "02:30:00", "DE", datetime(2016, 10, 30, 0, 30, tzinfo=UTC), TZ_COUNTRY),
+        ("2016-01-08", "18:09:21", None, datetime(2016, 1, 8, 17, 9, 21, tzinfo=UTC), TZ_ASSUMED),
+        ("2016-07-08", "18:09:21", "", datetime(2016, 7, 8, 16, 9, 21, tzinfo=UTC), TZ_ASSUMED),
     ],
 )
 def test_rstt001_timestamp_rules(date: str, time: str, country: str | None, expected: datetime, source: str) -> None:

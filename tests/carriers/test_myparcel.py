@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from carriers import myparcel
 from carriers.base import CarrierErrorResponse, ParseError, PayloadError, SignatureError, load_mapping_file
-from schemas.events import TZ_GIVEN, TZ_HOME, Location, TrackingEvent
+from schemas.events import TZ_CARRIER_ZONE, TZ_GIVEN, Location, TrackingEvent
 from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
@@ -139,7 +139,7 @@ def test_tracktraces_sample() -> None:
         datetime(2019, 2, 16, 14, 9, 53, tzinfo=UTC),
     ]
     assert events[-1].local_time == "2019-02-16 15:09:53"
-    assert all(e.tz_source == TZ_HOME and e.source == "poll" and e.mapped for e in events)
+    assert all(e.tz_source == TZ_CARRIER_ZONE and e.source == "poll" and e.mapped for e in events)
     assert events[-1].description == "Zending bezorgd"
     assert events[0].location == Location(
         city="S-Hertogenbosch", postcode="5222AL", country="NL", lat=51.70326781, lon=5.27349901,
@@ -241,14 +241,14 @@ def test_item_without_code_uses_the_status_code() -> None:
 @pytest.mark.parametrize(
     ("text", "expected", "source"),
     [
-        ("2024-01-15 10:00:00", datetime(2024, 1, 15, 9, 0, tzinfo=UTC), TZ_HOME),  # CET
-        ("2024-07-15 10:00:00", datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_HOME),  # CEST
-        ("2024-07-15 10:00:00.250000", datetime(2024, 7, 15, 8, 0, 0, 250000, tzinfo=UTC), TZ_HOME),
-        ("2024-03-31 01:59:59", datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC), TZ_HOME),
-        ("2024-03-31 02:30:00", datetime(2024, 3, 31, 1, 30, tzinfo=UTC), TZ_HOME),  # spring gap
-        ("2024-03-31 03:00:00", datetime(2024, 3, 31, 1, 0, tzinfo=UTC), TZ_HOME),
-        ("2024-10-27 02:30:00", datetime(2024, 10, 27, 0, 30, tzinfo=UTC), TZ_HOME),  # autumn fold=0
-        ("2024-10-27 03:00:00", datetime(2024, 10, 27, 2, 0, tzinfo=UTC), TZ_HOME),
+        ("2024-01-15 10:00:00", datetime(2024, 1, 15, 9, 0, tzinfo=UTC), TZ_CARRIER_ZONE),  # CET
+        ("2024-07-15 10:00:00", datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_CARRIER_ZONE),  # CEST
+        ("2024-07-15 10:00:00.250000", datetime(2024, 7, 15, 8, 0, 0, 250000, tzinfo=UTC), TZ_CARRIER_ZONE),
+        ("2024-03-31 01:59:59", datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC), TZ_CARRIER_ZONE),
+        ("2024-03-31 02:30:00", datetime(2024, 3, 31, 1, 30, tzinfo=UTC), TZ_CARRIER_ZONE),  # spring gap
+        ("2024-03-31 03:00:00", datetime(2024, 3, 31, 1, 0, tzinfo=UTC), TZ_CARRIER_ZONE),
+        ("2024-10-27 02:30:00", datetime(2024, 10, 27, 0, 30, tzinfo=UTC), TZ_CARRIER_ZONE),  # autumn fold=0
+        ("2024-10-27 03:00:00", datetime(2024, 10, 27, 2, 0, tzinfo=UTC), TZ_CARRIER_ZONE),
         ("2024-07-15T10:00:00+01:00", datetime(2024, 7, 15, 9, 0, tzinfo=UTC), TZ_GIVEN),
         ("2024-07-15T10:00:00Z", datetime(2024, 7, 15, 10, 0, tzinfo=UTC), TZ_GIVEN),
     ],
@@ -261,7 +261,7 @@ def test_timestamp_rules(text: str, expected: datetime, source: str) -> None:
 def test_scan_abroad_is_still_platform_time() -> None:
     item = _item("B01", 3, time="2024-07-15 10:00:00", location={"cc": "GB", "city": "London"})
     [event] = parse(_tt(_tracktrace([item])))
-    assert (event.occurred_at, event.tz_source) == (datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_HOME)
+    assert (event.occurred_at, event.tz_source) == (datetime(2024, 7, 15, 8, 0, tzinfo=UTC), TZ_CARRIER_ZONE)
     assert event.location == Location(city="London", country="GB")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from carriers import postnl
 from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
-from schemas.events import TZ_GIVEN, TZ_HOME, Location, TrackingEvent, derive_event_id
+from schemas.events import TZ_ASSUMED, TZ_GIVEN, TZ_SHIPMENT_COUNTRY, Location, TrackingEvent, derive_event_id
 from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
@@ -106,7 +106,8 @@ def test_out_for_delivery_sample() -> None:
     ]
     assert events[0].local_time == "08-11-2022 10:13:20"
     assert {e.tracking_number for e in events} == {"3SDEVC288882229"}
-    assert all(e.tz_source == TZ_HOME and e.source == "poll" and e.mapped for e in events)
+    # no country on the events; sender and receiver addresses both in NL: the shipment's country
+    assert all(e.tz_source == TZ_SHIPMENT_COUNTRY and e.source == "poll" and e.mapped for e in events)
     assert events[0].location == Location(code="171966")
     assert events[3].location is None  # 888888: unknown location
     assert events[0].description == "Driver is en route"
@@ -145,7 +146,7 @@ def test_updatedshipments_sample() -> None:
         ("3SDEVC563372025", "status:13", "pre_transit"), ("3SDEVC336510881", "status:1", "pre_transit"),
     ]
     assert events[0].occurred_at == utc(2022, 11, 8, 1, 17, 49)
-    assert (events[0].local_time, events[0].tz_source) == ("2022-11-08T02:17:49", TZ_HOME)
+    assert (events[0].local_time, events[0].tz_source) == ("2022-11-08T02:17:49", TZ_ASSUMED)  # no address
     assert events[0].description == "Zending gesorteerd"
     assert events[0].attributes["customer_number"] == "11223344"
 
@@ -281,7 +282,7 @@ def test_unknown_status_code_in_updatedshipments_is_unmapped() -> None:
 )
 def test_local_time_rules(text: str, expected: datetime) -> None:
     instant, source = postnl.parse_timestamp(text)
-    assert (instant, source) == (expected, TZ_HOME)
+    assert (instant, source) == (expected, TZ_ASSUMED)
     assert instant.utcoffset() is not None and instant.utcoffset() == expected.utcoffset()
 
 

@@ -6,9 +6,9 @@ from datetime import datetime
 import pytest
 from hypothesis import strategies as st
 
-from carriers import tnt
-from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file
-from schemas.events import TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from carriers import tnt, zones
+from carriers.base import CarrierErrorResponse, PayloadError, load_mapping_file, zone
+from schemas.events import TZ_ASSUMED, TZ_COUNTRY, TZ_LOCATION_CODE, Location, TrackingEvent, derive_event_id
 from tests.carriers.properties import (
     RECEIVED,
     arbitrary_bytes_test,
@@ -93,17 +93,16 @@ def test_track_response_sample() -> None:
         "delivered", "delivered", "out_for_delivery", *["in_transit"] * 13,
     ]
     assert [e.occurred_at for e in events] == [
-        utc(2021, 2, 18, 9, 20),  # PNA Pamplona, CET
+        utc(2021, 2, 18, 9, 20),  # PNA Pamplona (its airport's code), CET
         utc(2021, 2, 4, 8, 41), utc(2021, 2, 4, 7, 47), utc(2021, 2, 4, 5, 9), utc(2021, 2, 4, 3, 55),  # GB
-        utc(2021, 2, 3, 15, 51), utc(2021, 2, 3, 15, 13),  # DZ5: unknown depot, home zone (CET)
+        utc(2021, 2, 3, 15, 51), utc(2021, 2, 3, 15, 13),  # DZ5: unknown depot, DE→GB disagree: home (CET) assumed
         utc(2021, 2, 3, 14, 12), utc(2021, 2, 3, 10, 52),  # BA4
         utc(2021, 2, 2, 20, 45),  # DZ5
         utc(2021, 2, 2, 8, 44), utc(2021, 2, 2, 8, 24), utc(2021, 2, 2, 7, 50),  # QAR, CET
         utc(2021, 2, 1, 17, 51), utc(2021, 2, 1, 17, 46), utc(2021, 2, 1, 17, 42),  # DNG / NBE, CET
     ]
-    assert [e.tz_source for e in events] == [TZ_LOCATION] * 5 + [TZ_HOME] * 2 + [TZ_LOCATION] * 2 + [TZ_HOME] + [
-        TZ_LOCATION
-    ] * 6
+    assert [e.tz_source for e in events] == [TZ_LOCATION_CODE] + [TZ_COUNTRY] * 4 + [TZ_ASSUMED] * 2 + [
+        TZ_COUNTRY] * 2 + [TZ_ASSUMED] + [TZ_COUNTRY] * 6
     assert all(e.source == "poll" and e.mapped and e.carrier == "tnt" for e in events)
     delivered = events[1]
     assert delivered.local_time == "20210204 0841"
@@ -216,7 +215,8 @@ def test_summary_level_delivered_consignment() -> None:
     [event] = parse(_response(_consignment(summary="DEL", extra=extra)))
     assert (event.code, event.status, event.mapped) == ("DEL", "delivered", True)
     assert event.occurred_at == utc(2021, 2, 17, 23, 20)  # AEDT +11
-    assert (event.tz_source, event.local_time) == (TZ_LOCATION, "20210218 1020")
+    # Rowville (Victoria) has no airport and AU has several zones: Australia/Sydney, AU's main zone, assumed
+    assert (event.tz_source, event.local_time) == (TZ_ASSUMED, "20210218 1020")
     assert event.location == Location(city="ROWVILLE", country="AU")
     assert event.attributes["mapping_layer"] == "summary_code"
 
@@ -280,11 +280,12 @@ def test_judgment_rows_say_why() -> None:
 def test_every_depot(code: str, expected: tuple[str, str]) -> None:
     country, zone_name = expected
     found = tnt.depot(code.lower())
-    assert found is not None and found.country == country
-    assert found.tz is not None and found.tz.key == zone_name
+    assert found is not None and found.country == country and found.tz is None  # the zone comes from data
     [event] = parse(_response(_consignment(_status("OD", "20210705", "1200", depot=code))))
     assert event.location is not None and event.location.country == country
-    assert event.tz_source == TZ_LOCATION
+    # PNA is also Pamplona's airport code; the others are not airport codes (NBE is one in Tunisia, not DE)
+    assert event.tz_source == (TZ_LOCATION_CODE if code == "PNA" else TZ_COUNTRY)
+    assert zones.resolve(zones.Place(country=country, code=code), datetime(2021, 7, 5, 12), "UTC").tz == zone(zone_name)
     offset = {"GB": 1, "NL": 2, "DE": 2, "ES": 2}[country]  # summer time everywhere
     assert event.occurred_at == utc(2021, 7, 5, 12 - offset)
 
@@ -301,23 +302,23 @@ def test_unknown_code_is_unmapped() -> None:
 @pytest.mark.parametrize(
     ("depot", "date", "time", "expected", "tz_source"),
     [
-        ("BA4", "20210204", "0841", utc(2021, 2, 4, 8, 41), TZ_LOCATION),  # GMT
-        ("BA4", "20210704", "0841", utc(2021, 7, 4, 7, 41), TZ_LOCATION),  # BST
-        ("QAR", "20210202", "0944", utc(2021, 2, 2, 8, 44), TZ_LOCATION),  # CET
-        ("QAR", "20210702", "0944", utc(2021, 7, 2, 7, 44), TZ_LOCATION),  # CEST
-        ("QAR", "20210328", "0159", utc(2021, 3, 28, 0, 59), TZ_LOCATION),  # NL spring: before the jump
-        ("QAR", "20210328", "0230", utc(2021, 3, 28, 1, 30), TZ_LOCATION),  # gap: offset before the jump
-        ("QAR", "20210328", "0300", utc(2021, 3, 28, 1, 0), TZ_LOCATION),
-        ("QAR", "20211031", "0230", utc(2021, 10, 31, 0, 30), TZ_LOCATION),  # repeated hour: first
-        ("QAR", "20211031", "0330", utc(2021, 10, 31, 2, 30), TZ_LOCATION),
-        ("BA4", "20210328", "0130", utc(2021, 3, 28, 1, 30), TZ_LOCATION),  # GB gap
-        ("BA4", "20211031", "0130", utc(2021, 10, 31, 0, 30), TZ_LOCATION),  # GB repeated hour
-        ("DNG", "20210201", "0000", utc(2021, 1, 31, 23, 0), TZ_LOCATION),  # midnight crosses the date
-        ("PNA", "20210218", "2359", utc(2021, 2, 18, 22, 59), TZ_LOCATION),
-        ("DZ5", "20210202", "2145", utc(2021, 2, 2, 20, 45), TZ_HOME),  # unknown depot: Europe/Amsterdam
-        ("DZ5", "20210702", "2145", utc(2021, 7, 2, 19, 45), TZ_HOME),
-        ("", "20210702", "2145", utc(2021, 7, 2, 19, 45), TZ_HOME),  # no depot at all
-        ("NBE", "20210201", "1842", utc(2021, 2, 1, 17, 42), TZ_LOCATION),
+        ("BA4", "20210204", "0841", utc(2021, 2, 4, 8, 41), TZ_COUNTRY),  # GMT
+        ("BA4", "20210704", "0841", utc(2021, 7, 4, 7, 41), TZ_COUNTRY),  # BST
+        ("QAR", "20210202", "0944", utc(2021, 2, 2, 8, 44), TZ_COUNTRY),  # CET
+        ("QAR", "20210702", "0944", utc(2021, 7, 2, 7, 44), TZ_COUNTRY),  # CEST
+        ("QAR", "20210328", "0159", utc(2021, 3, 28, 0, 59), TZ_COUNTRY),  # NL spring: before the jump
+        ("QAR", "20210328", "0230", utc(2021, 3, 28, 1, 30), TZ_COUNTRY),  # gap: offset before the jump
+        ("QAR", "20210328", "0300", utc(2021, 3, 28, 1, 0), TZ_COUNTRY),
+        ("QAR", "20211031", "0230", utc(2021, 10, 31, 0, 30), TZ_COUNTRY),  # repeated hour: first
+        ("QAR", "20211031", "0330", utc(2021, 10, 31, 2, 30), TZ_COUNTRY),
+        ("BA4", "20210328", "0130", utc(2021, 3, 28, 1, 30), TZ_COUNTRY),  # GB gap
+        ("BA4", "20211031", "0130", utc(2021, 10, 31, 0, 30), TZ_COUNTRY),  # GB repeated hour
+        ("DNG", "20210201", "0000", utc(2021, 1, 31, 23, 0), TZ_COUNTRY),  # midnight crosses the date
+        ("PNA", "20210218", "2359", utc(2021, 2, 18, 22, 59), TZ_LOCATION_CODE),
+        ("DZ5", "20210202", "2145", utc(2021, 2, 2, 20, 45), TZ_ASSUMED),  # unknown depot: Europe/Amsterdam assumed
+        ("DZ5", "20210702", "2145", utc(2021, 7, 2, 19, 45), TZ_ASSUMED),
+        ("", "20210702", "2145", utc(2021, 7, 2, 19, 45), TZ_ASSUMED),  # no depot at all
+        ("NBE", "20210201", "1842", utc(2021, 2, 1, 17, 42), TZ_COUNTRY),
     ],
 )
 def test_timestamp_rules(depot: str, date: str, time: str, expected: datetime, tz_source: str) -> None:
@@ -330,7 +331,8 @@ def test_unlisted_origin_depot_uses_origin_country() -> None:
         "<OriginDepot>NBE</OriginDepot>", "<OriginDepot>XYZ</OriginDepot>"
     ).replace("<CountryCode>DE</CountryCode>", "<CountryCode>US</CountryCode>")
     [event] = parse(_response(consignment))
-    assert (event.occurred_at, event.tz_source) == (utc(2021, 7, 5, 16), TZ_LOCATION)  # New York, EDT
+    # in the US (the origin country), nothing says where: New York, the US's main zone, assumed (EDT)
+    assert (event.occurred_at, event.tz_source) == (utc(2021, 7, 5, 16), TZ_ASSUMED)
     assert event.location == Location(country="US", code="XYZ", text="Somewhere")
 
 

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from carriers import ups
 from carriers.base import CarrierErrorResponse, PayloadError, SignatureError, load_mapping_file
-from schemas.events import TZ_GIVEN, TZ_HOME, TZ_LOCATION, Location, TrackingEvent, derive_event_id
+from carriers.zones import Place
+from schemas.events import TZ_ASSUMED, TZ_COUNTRY, TZ_GIVEN, TZ_LOCATION, Location, TrackingEvent, derive_event_id
 from schemas.taxonomy import ALL_STATUSES
 from tests.carriers.properties import (
     RECEIVED,
@@ -376,22 +377,22 @@ def test_bad_gmt_offsets(raw: str) -> None:
         (("20241103", "013000"), ("", ""), "", "US", "NJ", utc(2024, 11, 3, 5, 30), TZ_LOCATION),  # first: EDT
         (("20241103", "023000"), ("", ""), "", "US", "NJ", utc(2024, 11, 3, 7, 30), TZ_LOCATION),
         # abroad: CET / CEST and the EU transition days, UK, Canada
-        (("20240115", "100000"), ("", ""), "", "DE", "", utc(2024, 1, 15, 9), TZ_LOCATION),
-        (("20240715", "100000"), ("", ""), "", "DE", "", utc(2024, 7, 15, 8), TZ_LOCATION),
-        (("20240331", "023000"), ("", ""), "", "NL", "", utc(2024, 3, 31, 1, 30), TZ_LOCATION),
-        (("20241027", "023000"), ("", ""), "", "NL", "", utc(2024, 10, 27, 0, 30), TZ_LOCATION),
-        (("20240715", "100000"), ("", ""), "", "GB", "", utc(2024, 7, 15, 9), TZ_LOCATION),
+        (("20240115", "100000"), ("", ""), "", "DE", "", utc(2024, 1, 15, 9), TZ_COUNTRY),
+        (("20240715", "100000"), ("", ""), "", "DE", "", utc(2024, 7, 15, 8), TZ_COUNTRY),
+        (("20240331", "023000"), ("", ""), "", "NL", "", utc(2024, 3, 31, 1, 30), TZ_COUNTRY),
+        (("20241027", "023000"), ("", ""), "", "NL", "", utc(2024, 10, 27, 0, 30), TZ_COUNTRY),
+        (("20240715", "100000"), ("", ""), "", "GB", "", utc(2024, 7, 15, 9), TZ_COUNTRY),
         (("20240115", "100000"), ("", ""), "", "CA", "AB", utc(2024, 1, 15, 17), TZ_LOCATION),
         # nothing known: UPS's home zone (Atlanta, America/New_York)
-        (("20240115", "100000"), ("", ""), "", "", "", utc(2024, 1, 15, 15), TZ_HOME),
-        (("20240715", "100000"), ("", ""), "", "XX", "", utc(2024, 7, 15, 14), TZ_HOME),
+        (("20240115", "100000"), ("", ""), "", "", "", utc(2024, 1, 15, 15), TZ_ASSUMED),
+        (("20240715", "100000"), ("", ""), "", "XX", "", utc(2024, 7, 15, 14), TZ_ASSUMED),
     ],
 )
 def test_time_rules(
     local: tuple[str, str], gmt: tuple[str, str], offset: str, country: str, region: str,
     expected: datetime, source: str,
 ) -> None:
-    instant, tz_source, local_text = ups.resolve_time(local, gmt, offset, country, region, "t")
+    instant, tz_source, local_text = ups.resolve_time(local, gmt, offset, Place(country=country, region=region), "t")
     assert (instant, tz_source, local_text) == (expected, source, f"{local[0]} {local[1]}")
 
 

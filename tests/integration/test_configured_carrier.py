@@ -60,7 +60,7 @@ async def test_signed_push_of_a_configured_carrier_becomes_a_shipment(
         "ACC", "in_transit", "accepted", f"{ref}-1")
     # local time in Gent, the autumn hour that occurs twice: the first (summer-time) occurrence
     assert (first["occurred_at"], first["local_time"], first["tz_source"]) == (
-        "2026-10-25T00:30:00Z", "2026-10-25T02:30:00", "location")
+        "2026-10-25T00:30:00Z", "2026-10-25T02:30:00", "country")
     assert first["location"] == {"city": "Gent", "country": "BE"} and first["source"] == "webhook"
     assert (second["code"], second["status"], second["mapped"]) == (unmapped, "unknown", False)
     assert (third["occurred_at"], third["tz_source"]) == ("2026-10-25T16:45:00Z", "given")
