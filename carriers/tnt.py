@@ -184,7 +184,8 @@ def _consignment(element: ET.Element, number: str, repeated: bool) -> _Consignme
     return _Consignment(number, element, origin_depot, origin_country, destination_country, attrs)
 
 
-def _event_place(code: str, consignment: _Consignment, leg: str | None) -> tuple[ZoneInfo | Place, Depot | None]:
+def _event_place(code: str, consignment: _Consignment, leg: str | None,
+                 name: str = "") -> tuple[ZoneInfo | Place, Depot | None]:
     """Where a depot's local time is read: the table's zone, or what ``carriers.zones`` needs; and
     the depot as the event's location knows it."""
     known = depot(code) if code else None
@@ -193,7 +194,7 @@ def _event_place(code: str, consignment: _Consignment, leg: str | None) -> tuple
     if known is None and code and code == consignment.origin_depot and consignment.origin_country:
         known = Depot(consignment.origin_country, None, None)
     place = Place(
-        code=code, city=(known.city or "") if known else "", country=known.country if known else "",
+        code=code, name=name, city=(known.city or "") if known else "", country=known.country if known else "",
         origin_country=consignment.origin_country, destination_country=consignment.destination_country, leg=leg,
     )
     return place, known
@@ -207,12 +208,13 @@ def _status_events(consignment: _Consignment, received_at: datetime, what: str) 
         if not code:
             raise PayloadError(f"{label}: missing StatusCode")
         depot_code = child_text(status, "Depot").upper()
+        depot_name = child_text(status, "DepotName")
         found = map_status_code(code)
         mapping = found or UNMAPPED
-        at, where = _event_place(depot_code, consignment, zones.leg_of(mapping.status, mapping.substatus))
+        at, where = _event_place(depot_code, consignment, zones.leg_of(mapping.status, mapping.substatus),
+                                 depot_name)
         date, time = child_text(status, "LocalEventDate"), child_text(status, "LocalEventTime")
         instant, tz_source, raw = _instant(date, time, at, label)
-        depot_name = child_text(status, "DepotName")
         location = None
         if depot_code or depot_name:
             location = Location(

@@ -94,6 +94,9 @@ class Place:
     lat: float | None = None
     lon: float | None = None
     code: str = ""
+    #: the location's name as the payload gives it (a depot's or service area's name): a code whose
+    #: airport city has this name is trusted even outside the shipment's countries
+    name: str = ""
     city: str = ""
     region: str = ""
     country: str = ""
@@ -143,7 +146,7 @@ def resolve(place: Place, naive: datetime, home: str) -> Resolved:
     if found is not None:
         return Resolved(found, TZ_COORDINATES)
     shipment = tuple(c for c in (country_code(place.origin_country), country_code(place.destination_country)) if c)
-    found = _by_code(place.code, naive, country, shipment)
+    found = _by_code(place.code, naive, country, shipment, place.name)
     if found is not None:
         return Resolved(found, TZ_LOCATION_CODE)
     if zoned:
@@ -293,6 +296,7 @@ class _Airport:
     lat: float
     lon: float
     tz: str  # airportsdata's own zone: used where the coordinates fall outside every land polygon
+    city: str = ""  # text_key of the airport's city
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,10 +320,10 @@ def _airports() -> _Airports:
     by_code: dict[str, _Airport] = {}
     cities: dict[tuple[str, str, str], list[_Airport]] = defaultdict(list)
     for row in airportsdata.load("ICAO").values():
-        airport = _Airport(str(row["country"]), float(row["lat"]), float(row["lon"]), str(row["tz"]))
+        city = text_key(str(row["city"]))
+        airport = _Airport(str(row["country"]), float(row["lat"]), float(row["lon"]), str(row["tz"]), city)
         if row["iata"]:
             by_code[str(row["iata"])] = airport
-        city = text_key(str(row["city"]))
         if city:
             cities[(airport.country, "", city)].append(airport)
             region = _subdivision(airport.country, str(row["subd"]))
@@ -355,15 +359,23 @@ def code_country(code: str) -> str:
     return mac[0] if mac else ""
 
 
-def _by_code(code: str, naive: datetime, country: str, shipment: tuple[str, ...]) -> ZoneInfo | None:
+def _by_code(code: str, naive: datetime, country: str, shipment: tuple[str, ...],
+             name: str = "") -> ZoneInfo | None:
     key = code.strip().upper()
     if not _IATA.fullmatch(key):
         return None
     where = code_country(key)
-    if not where or (country and where != country) or (not country and shipment and where not in shipment):
+    if not where or (country and where != country):
         return None
     data = _airports()
     airport = data.by_code.get(key)
+    if not country and shipment and where not in shipment:
+        # outside the shipment's countries a code alone may be a carrier's own depot code that
+        # happens to be an airport's (TNT's NBE); the location's name naming the same city decides
+        named = text_key(name)
+        if not (airport is not None and named and airport.city and
+                (named == airport.city or named.startswith(airport.city + " "))):
+            return None
     if airport is not None:
         return airport_zone(airport)
     return _shared_zone(data.macs[key][1], naive)
