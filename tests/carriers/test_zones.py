@@ -209,12 +209,14 @@ def test_codes_are_checked_against_the_countries_known() -> None:
 
 def test_a_code_outside_the_shipments_countries_is_trusted_when_the_name_names_its_city() -> None:
     # TNT's 30-event response: a Zurich depot (ZRH) on a consignment between GB and BE
-    shipment = {"origin_country": "GB", "destination_country": "BE"}
-    named = resolve(Place(code="ZRH", name="Zurich", **shipment), SUMMER, HOME)
+    def at(**where: str) -> Place:
+        return Place(origin_country="GB", destination_country="BE", **where)
+
+    named = resolve(at(code="ZRH", name="Zurich"), SUMMER, HOME)
     assert (named.tz, named.source) == (zone("Europe/Zurich"), TZ_LOCATION_CODE)
-    assert resolve(Place(code="ZRH", name="ZURICH HUB", **shipment), SUMMER, HOME).source == TZ_LOCATION_CODE
-    assert resolve(Place(code="ZRH", **shipment), SUMMER, HOME).source != TZ_LOCATION_CODE  # a code alone: no
-    assert resolve(Place(code="ZRH", name="Basel", **shipment), SUMMER, HOME).source != TZ_LOCATION_CODE
+    assert resolve(at(code="ZRH", name="ZURICH HUB"), SUMMER, HOME).source == TZ_LOCATION_CODE
+    assert resolve(at(code="ZRH"), SUMMER, HOME).source != TZ_LOCATION_CODE  # a code alone: no
+    assert resolve(at(code="ZRH", name="Basel"), SUMMER, HOME).source != TZ_LOCATION_CODE
 
 
 @pytest.mark.parametrize(("lat", "lon", "country", "source"), [
