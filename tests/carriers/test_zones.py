@@ -209,8 +209,8 @@ def test_codes_are_checked_against_the_countries_known() -> None:
 
 def test_a_code_outside_the_shipments_countries_is_trusted_when_the_name_names_its_city() -> None:
     # TNT's 30-event response: a Zurich depot (ZRH) on a consignment between GB and BE
-    def at(**where: str) -> Place:
-        return Place(origin_country="GB", destination_country="BE", **where)
+    def at(code: str, name: str = "") -> Place:
+        return Place(code=code, name=name, origin_country="GB", destination_country="BE")
 
     named = resolve(at(code="ZRH", name="Zurich"), SUMMER, HOME)
     assert (named.tz, named.source) == (zone("Europe/Zurich"), TZ_LOCATION_CODE)
