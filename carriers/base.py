@@ -127,13 +127,18 @@ def localize(naive: datetime, tz: tzinfo) -> datetime:
         raise PayloadError(f"timestamp out of range {naive.isoformat()!r}") from exc
 
 
-def parse_local(text: str, formats: tuple[str, ...], tz: tzinfo) -> datetime:
-    """Try each ``strptime`` format on ``text`` and localize the result; PayloadError if none fit."""
+def read_naive(text: str, formats: tuple[str, ...]) -> datetime:
+    """The first ``strptime`` format that reads ``text`` (stripped) gives its wall time;
+    PayloadError if none fits."""
     stripped = text.strip()
     for fmt in formats:
         try:
-            naive = datetime.strptime(stripped, fmt)
+            return datetime.strptime(stripped, fmt)
         except ValueError:
             continue
-        return localize(naive, tz)
     raise PayloadError(f"unreadable timestamp {text!r}")
+
+
+def parse_local(text: str, formats: tuple[str, ...], tz: tzinfo) -> datetime:
+    """``read_naive`` then ``localize`` in ``tz``."""
+    return localize(read_naive(text, formats), tz)

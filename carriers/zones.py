@@ -54,7 +54,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from carriers.base import PayloadError, load_mapping_file, localize, zone
+from carriers.base import load_mapping_file, localize, read_naive, zone
 from schemas.events import (
     TZ_ASSUMED,
     TZ_COORDINATES,
@@ -460,13 +460,5 @@ def _by_shipment(place: Place, naive: datetime) -> ZoneInfo | None:
 
 
 def parse_local_at(text: str, formats: tuple[str, ...], place: Place, home: str) -> tuple[datetime, str]:
-    """Try each ``strptime`` format on ``text``, then ``localize_at`` → (UTC instant, tz_source);
-    PayloadError if no format fits."""
-    stripped = text.strip()
-    for fmt in formats:
-        try:
-            naive = datetime.strptime(stripped, fmt)
-        except ValueError:
-            continue
-        return localize_at(naive, place, home)
-    raise PayloadError(f"unreadable timestamp {text!r}")
+    """``read_naive`` then ``localize_at`` → (UTC instant, tz_source)."""
+    return localize_at(read_naive(text, formats), place, home)
