@@ -48,6 +48,10 @@ class SignatureError(Exception):
 
 
 Headers = Mapping[str, str]
+
+#: Header a poller adds to every raw message: the numbers it asked for. Some carriers do not echo
+#: the number (DPD SOAP, Sendcloud v2); their adapters read it from here.
+TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
 Parser = Callable[[bytes, Headers, datetime], list[Any]]
 
 

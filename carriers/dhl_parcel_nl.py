@@ -66,6 +66,7 @@ from typing import Any
 from carriers import zones
 from carriers._util import as_list, compact, header, iso_instant, load_json, obj, same_text, sub, text, tracking_number
 from carriers.base import (
+    TRACKING_NUMBER_HEADER,
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
@@ -82,7 +83,6 @@ from schemas.taxonomy import Status
 
 CARRIER = "dhl_parcel_nl"
 HOME_ZONE = "Europe/Amsterdam"
-TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
 WEBHOOK_HEADER = "X-API-Key"
 #: the header trackstream's ingress adds to every raw message it stores (``webhook`` for pushes)
 SOURCE_HEADER = "source"

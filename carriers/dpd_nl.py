@@ -78,6 +78,7 @@ from carriers._util import (
     url_parts,
 )
 from carriers.base import (
+    TRACKING_NUMBER_HEADER,
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
@@ -92,7 +93,6 @@ from schemas.events import Location, TrackingEvent, derive_event_id
 
 CARRIER = "dpd_nl"
 HOME_ZONE = "Europe/Amsterdam"
-TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
 HEADERS = (
     HeaderUse(TRACKING_NUMBER_HEADER, "the parcel number the poller asked for: a getTrackingData answer does not"
               " carry it", required=True),

@@ -53,6 +53,7 @@ import orjson
 
 from carriers._util import as_utc, ascii_digits, compact, header, obj, same_text, sub, text, tracking_number, url_parts
 from carriers.base import (
+    TRACKING_NUMBER_HEADER,
     UNMAPPED,
     CarrierErrorResponse,
     CodeMapping,
@@ -66,7 +67,6 @@ from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id
 
 CARRIER = "sendcloud"
 SIGNATURE_HEADER = "Sendcloud-Signature"
-TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
 HEADERS = (
     HeaderUse(TRACKING_NUMBER_HEADER, "the tracking number the poller asked for (a tracking answer may lack it)"),
 )

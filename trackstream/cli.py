@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from carriers import base
 from trackstream.eventloop import install as install_event_loop
 from trackstream.settings import DOCUMENTED, Settings, SettingsError, load_carrier_definitions
 
@@ -27,8 +28,9 @@ def _logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-#: The header pollers set to name the number they asked for (carriers that do not echo it).
-TRACKING_NUMBER_HEADER = "x-trackstream-tracking-number"
+#: The header pollers set to name the number they asked for (carriers that do not echo it), as
+#: the normalizer hands it to a parser: lower-cased.
+TRACKING_NUMBER_HEADER = base.TRACKING_NUMBER_HEADER.lower()
 
 
 def _normalize_headers(pairs: list[str], tracking_number: str | None) -> dict[str, str]:
@@ -59,6 +61,20 @@ def _normalize_epilog() -> str:
             origin = "sent by the carrier" if use.from_request else "set by trackstream"
             lines.append(f"  {name:<14} {use.name} ({need}, {origin}): {use.meaning}")
     return "\n".join(lines)
+
+
+class _NormalizeHelp(argparse.Action):
+    """``normalize --help``: the epilog lists every adapter's headers, which means importing every
+    adapter, so it is built only when the help is asked for, not at every command's start."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        parser.epilog = _normalize_epilog()
+        parser.print_help()
+        parser.exit()
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
@@ -262,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--check", action="store_true", help="validate the accounts file, print it and exit")
     sub.add_parser("config", help="list every TRACKSTREAM_* setting with its default")
     n = sub.add_parser("normalize", help="print the normalized events of a carrier payload file as JSON lines",
-                       epilog=_normalize_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter)
+    n.add_argument("-h", "--help", action=_NormalizeHelp, help="show this help message and exit")
     n.add_argument("carrier")
     n.add_argument("file", help="payload file, or - for standard input")
     n.add_argument("--header", action="append", metavar="NAME=VALUE",

@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
+from carriers.base import TRACKING_NUMBER_HEADER as TRACKING_NUMBER_HEADER
 from pollers.accounts import Account, RateLimit
 from pollers.http import CarrierHttp, Response
 
-#: Header the poller adds to every raw message: the numbers it asked for. Some carriers do not echo
-#: the number (DPD SOAP, Sendcloud v2); their adapters read it from here.
-TRACKING_NUMBER_HEADER = "X-Trackstream-Tracking-Number"
 #: Header every client sets on its responses: the HTTP status the carrier answered.
 HTTP_STATUS_HEADER = "http-status"
 
