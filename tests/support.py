@@ -51,9 +51,9 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60.0,
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-async def raw_payloads(settings: Settings, carrier: str, needle: bytes, timeout: float = 30.0) -> list[RawItem]:
-    """Every payload on ``carrier.<carrier>.raw`` that contains ``needle``, read from the broker as the
-    normalizer reads it: the items of packed records (``schemas.raw``), single records as they are."""
+async def raw_records(settings: Settings, carrier: str, timeout: float = 30.0) -> list[tuple[bytes, dict[str, str]]]:
+    """Every record on ``carrier.<carrier>.raw`` (value, lower-cased headers), read from the broker
+    from the beginning to the end offsets it had when asked."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from trackstream.topics import raw_topic
@@ -66,17 +66,23 @@ async def raw_payloads(settings: Settings, carrier: str, needle: bytes, timeout:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        found: list[RawItem] = []
+        found: list[tuple[bytes, dict[str, str]]] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                for r in records:
-                    headers = {k.lower(): v.decode("utf-8", "replace") for k, v in r.headers}
-                    found += [i for i in raw_items(r.value or b"", headers) if needle in i.payload]
+                found += [(r.value or b"", {k.lower(): v.decode("utf-8", "replace") for k, v in r.headers})
+                          for r in records if r.offset < ends[TopicPartition(r.topic, r.partition)]]
             positions = {tp: await consumer.position(tp) for tp in partitions}
             if all(positions[tp] >= ends[tp] for tp in partitions):
                 return found
         raise AssertionError(f"{carrier}: did not reach the end of the raw topic in {timeout}s")
     finally:
         await consumer.stop()
+
+
+async def raw_payloads(settings: Settings, carrier: str, needle: bytes, timeout: float = 30.0) -> list[RawItem]:
+    """Every payload on ``carrier.<carrier>.raw`` that contains ``needle``, as the normalizer reads
+    it: the items of packed records (``schemas.raw``), single records as they are."""
+    return [item for value, headers in await raw_records(settings, carrier, timeout)
+            for item in raw_items(value, headers) if needle in item.payload]

@@ -16,37 +16,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.raw import is_packed, unpack
 from tests.conftest import System
-from tests.support import eventually
+from tests.support import eventually, raw_records
 from trackstream.stack.ephemeral import free_port
 from trackstream.stack.process import ManagedProcess, port_open, wait_for
-from trackstream.topics import raw_topic
 
 CALLERS = 40
 
 
 async def _packed_records_holding(system: System, needle: bytes) -> list[int]:
     """Item counts of the packed native raw records that hold a payload containing ``needle``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=system.settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(raw_topic("native"), p) for p in range(system.settings.partitions)]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        counts: list[int] = []
-        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                for r in records:
-                    value = r.value or b""
-                    if is_packed(value) and needle in value:
-                        counts.append(len(unpack(value)))
-        return counts
-    finally:
-        await consumer.stop()
+    return [len(unpack(value)) for value, _ in await raw_records(system.settings, "native")
+            if is_packed(value) and needle in value]
 
 
 async def test_sigkill_of_the_api_mid_pack_loses_no_acknowledged_webhook(system: System) -> None:
