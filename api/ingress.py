@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -78,32 +78,29 @@ def check_well_formed(body: bytes, content_type: str) -> str:
     return "json"
 
 
-async def enqueue(request: web.Request, topic: str, value: bytes, headers: dict[str, str],
-                  key: bytes | None = None, partition: int | None = None) -> None:
-    producer = request.app[PRODUCER]
+async def _acknowledged(request: web.Request, write: Callable[[], Awaitable[Any]]) -> None:
+    """Run ``write`` (a broker write) within ``_SEND_TIMEOUT``; 503 when the broker is not
+    connected or did not acknowledge it."""
     if not request.app[PRODUCER_STARTED].is_set():
         raise ApiError(503, "broker_unavailable", "the event store is not reachable; retry")
-    kafka_headers = [(k, v.encode()) for k, v in headers.items()]
     try:
-        await asyncio.wait_for(
-            producer.send_and_wait(topic, value, key=key, partition=partition, headers=kafka_headers),
-            timeout=_SEND_TIMEOUT,
-        )
+        await asyncio.wait_for(write(), timeout=_SEND_TIMEOUT)
     except (KafkaError, TimeoutError) as exc:
         raise ApiError(503, "broker_unavailable",
                        f"the event store did not acknowledge the write ({type(exc).__name__}); retry") from exc
+
+
+async def enqueue(request: web.Request, topic: str, value: bytes, headers: dict[str, str],
+                  key: bytes | None = None, partition: int | None = None) -> None:
+    kafka_headers = [(k, v.encode()) for k, v in headers.items()]
+    await _acknowledged(request, lambda: request.app[PRODUCER].send_and_wait(
+        topic, value, key=key, partition=partition, headers=kafka_headers))
 
 
 async def enqueue_raw(request: web.Request, topic: str, payload: bytes, headers: dict[str, str]) -> None:
     """Write one carrier payload to its raw topic through the packer (``api.packer``): returns once
     the broker acknowledged the record holding it; 503 otherwise."""
-    if not request.app[PRODUCER_STARTED].is_set():
-        raise ApiError(503, "broker_unavailable", "the event store is not reachable; retry")
-    try:
-        await asyncio.wait_for(request.app[PACKER].put(topic, payload, headers), timeout=_SEND_TIMEOUT)
-    except (KafkaError, TimeoutError) as exc:
-        raise ApiError(503, "broker_unavailable",
-                       f"the event store did not acknowledge the write ({type(exc).__name__}); retry") from exc
+    await _acknowledged(request, lambda: request.app[PACKER].put(topic, payload, headers))
 
 
 def _headers(request: web.Request, source: str, carrier: str | None = None) -> dict[str, str]:
