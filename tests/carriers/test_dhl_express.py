@@ -34,6 +34,7 @@ MYDHL = "mydhl-api-tracking-response-doc-example.json"
 DELIVERED_2009 = "xmlpi-tracking-response-delivered-2009.xml"
 PICKED_UP = "xmlpi-tracking-response-picked-up.xml"
 NOT_FOUND = "xmlpi-tracking-response-not-found.xml"
+HKG_LEH = "xmlpi-tracking-response-refused-then-delivered-hkg-leh-2010.xml"
 UNIFIED = ROOT / "dhl_parcel_nl" / "unified-tracking-api-shipments-response-doc-example.json"
 
 with (SAMPLES / "dhl-unified-status-codes-express.csv").open(newline="", encoding="utf-8") as _fh:
@@ -136,6 +137,29 @@ def test_xmlpi_picked_up() -> None:
     assert attrs["estimated_delivery"] == "2021-05-08T03:59:00Z"
     assert attrs["estimated_delivery_local"] == "2021-05-07 23:59:00 GMT-04:00"
     assert attrs["reference"] == "28707" and attrs["destination_country"] == "US"
+
+
+def test_xmlpi_refused_then_delivered_hkg_leh_2010() -> None:
+    # USGM/postal tests/fixtures/dhl.py `tracking_response`: 13 events, Hong Kong -> Le Havre, July 2010
+    events = parse((SAMPLES / HKG_LEH).read_bytes())
+    assert len(events) == 13 and {e.tracking_number for e in events} == {"9422367220"}
+    assert [(e.code, e.status, e.substatus) for e in events] == [
+        ("PU", "in_transit", "picked_up"), ("UD", "exception", "customs_hold"),
+        ("WC", "out_for_delivery", "driver_en_route"), ("RD", "exception", "refused"),
+        ("PL", "in_transit", "sorted"), ("DF", "in_transit", "sorted"), ("AF", "in_transit", "sorting"),
+        ("PL", "in_transit", "sorted"), ("DF", "in_transit", "sorted"), ("AF", "in_transit", "sorting"),
+        ("AR", "in_transit", "sorting"), ("WC", "out_for_delivery", "driver_en_route"),
+        ("OK", "delivered", "delivered_recipient")]
+    assert all(e.mapped and e.tz_source == TZ_LOCATION_CODE for e in events)  # HKG, CDG, LEH
+    pu, ud, rd, ok = events[0], events[1], events[3], events[-1]
+    assert (pu.occurred_at, pu.local_time) == (utc(2010, 7, 17, 3, 11), "2010-07-17 11:11:00")  # HKT +8
+    assert ud.occurred_at == utc(2010, 7, 19, 0, 12)  # CDG 02:12 CEST +2
+    assert rd.occurred_at == utc(2010, 7, 20, 11, 28)  # LEH 13:28 CEST +2
+    assert (ok.occurred_at, ok.local_time) == (utc(2010, 7, 22, 10, 25), "2010-07-22 12:25:00")  # CDG CEST
+    assert ok.attributes["signed_by"] == "GTW3700"
+    assert events[5].description == "Departed from DHL facility in LE HAVRE - FRANCE"  # line break collapsed
+    assert events[5].location == Location(city="LE HAVRE", country="FR", code="LEH", text="LE HAVRE - FRANCE")
+    assert len({e.event_id for e in events}) == 13
 
 
 def test_xmlpi_not_found() -> None:
@@ -329,7 +353,7 @@ def test_malformed_payloads(payload: bytes) -> None:
         parse(payload)
 
 
-@pytest.mark.parametrize("name", [MYDHL, DELIVERED_2009, PICKED_UP, NOT_FOUND])
+@pytest.mark.parametrize("name", [MYDHL, DELIVERED_2009, PICKED_UP, NOT_FOUND, HKG_LEH])
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes()
     end = payload.rindex(b"Response>") if name.endswith(".xml") else len(payload) - 2  # before a trailing comment
