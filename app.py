@@ -13,7 +13,7 @@ from datetime import timedelta
 import faust
 
 import carriers
-from agents import deadletters, heartbeat, mapping_overrides, normalize, polling, track, write_postgres
+from agents import deadletters, heartbeat, mapping_overrides, normalize, outbound, polling, track, write_postgres
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
 from tables.shipment_states import shipment_states_table
@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> faust.App:
     app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
     topics = declare_topics(app, settings)
     states = shipment_states_table(app, settings.partitions)
-    sink = PostgresSink(settings.database_url, settings.sink_pool_size)
+    sink = PostgresSink(settings.database_url, settings.sink_pool_size, settings.outbound.public_url)
     policy = DedupPolicy(horizon=timedelta(days=settings.dedup_horizon_days), max_ids=settings.dedup_max_ids)
     overrides = mapping_overrides.register(app, sink, settings)
     normalize.register(app, topics, settings, overrides)
@@ -64,4 +64,5 @@ def create_app(settings: Settings) -> faust.App:
     deadletters.register(app, topics, sink)
     heartbeat.register(app, topics, sink, settings)
     polling.register(app, settings)
+    outbound.register(app, settings)
     return app

@@ -1,7 +1,8 @@
 """PostgreSQL, the store of record: idempotent, batched upserts of events and shipments.
 
 Every write is keyed: events by (shipment key, event id) with ``ON CONFLICT DO NOTHING``, shipments
-by key with an update that only moves forward in ``version``. A replay after a crash therefore
+by key with an update that only moves forward in ``version``, outbound messages for subscribers
+(``sinks.outbound``) by (subscription, event id, type), in the same transaction. A replay after a crash therefore
 changes nothing that was already right. The ``track`` agent awaits ``write`` before it records the
 new state in its table and before the input's offset can be committed.
 """
@@ -21,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from schemas.deadletter import DeadLetter
 from schemas.events import TrackingEvent
+from sinks.outbound.subscriptions import enqueue_changes
 from tables.shipment_states import ShipmentState
 from trackstream import metrics
 from trackstream.retry import retry_forever
@@ -117,7 +119,8 @@ async def _prepare_connection(conn: AsyncConnection[Any]) -> None:
 class PostgresSink:
     """Owns the worker's connection pool; opened and closed with the worker."""
 
-    def __init__(self, database_url: str, pool_size: int = 4) -> None:
+    def __init__(self, database_url: str, pool_size: int = 4, public_url: str = "") -> None:
+        self.public_url = public_url  # links in outbound messages (TRACKSTREAM_PUBLIC_URL)
         self.pool = AsyncConnectionPool(
             database_url, min_size=1, max_size=pool_size, open=False,
             kwargs={"autocommit": False}, name="trackstream-sink", configure=_prepare_connection,
@@ -163,6 +166,9 @@ class PostgresSink:
                     async with cur.copy(_COPY_SHIPMENTS) as copy:
                         for state in states:
                             await copy.write_row(shipment_row(state))
+                    # subscribers' messages, in this transaction (before the upsert: it compares
+                    # with the stored status); one indexed lookup when nobody subscribed
+                    await enqueue_changes(cur, events, states, self.public_url)
                     await cur.execute(_MERGE_SHIPMENTS)
             await conn.commit()
         metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)

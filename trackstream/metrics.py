@@ -60,3 +60,13 @@ POLL_LEADER = Gauge(
     "trackstream_poller_leader", "1 while this process polls the account", ["carrier", "account"],
     multiprocess_mode="livesum",
 )
+OUTBOUND_QUEUED = Counter("trackstream_outbound_queued_total", "Outbound messages queued (webhook subscriptions, ...)")
+OUTBOUND_ATTEMPTS = Counter(
+    "trackstream_outbound_attempts_total", "Outbound delivery attempts, by outcome (delivered, retry, given_up)",
+    ["outcome"],
+)
+OUTBOUND_PAUSED = Counter("trackstream_outbound_paused_total", "Destinations paused because they kept failing")
+OUTBOUND_SECONDS = Histogram(
+    "trackstream_outbound_attempt_seconds", "Duration of one outbound HTTP attempt",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

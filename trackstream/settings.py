@@ -79,6 +79,23 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
     "TRACKSTREAM_PRODUCER_LINGER": ("0.001", "Seconds the worker's producer waits to batch messages (0: at once)."),
     "TRACKSTREAM_LAG_REFRESH_SECONDS": ("10", "/metrics measures consumer lag at most this often."),
+    # outbound delivery (sinks/outbound): webhook subscriptions, later alert channels and OMS pushes
+    "TRACKSTREAM_OUTBOUND_IN_WORKER": ("1", "1: every worker runs the outbound dispatcher; 0: only `deliver`."),
+    "TRACKSTREAM_OUTBOUND_ALLOW_PRIVATE": (
+        "false", "true: targets on private, loopback and link-local addresses are allowed (development, tests)."
+    ),
+    "TRACKSTREAM_OUTBOUND_CONCURRENCY": ("32", "Deliveries one dispatcher has in flight at most."),
+    "TRACKSTREAM_OUTBOUND_TIMEOUT_SECONDS": ("10", "A delivery without an answer within this long failed."),
+    "TRACKSTREAM_OUTBOUND_POLL_SECONDS": ("1", "The dispatcher looks for due retries at least this often."),
+    "TRACKSTREAM_OUTBOUND_RETRY_BASE_SECONDS": ("5", "Backoff: the n-th retry waits up to base × 2^(n-1), at random."),
+    "TRACKSTREAM_OUTBOUND_RETRY_MAX_SECONDS": ("3600", "Backoff: no wait longer than this."),
+    "TRACKSTREAM_OUTBOUND_RETRY_WINDOW_SECONDS": (
+        "259200", "A message is retried until this long after it was queued (last try at the end), then given up."
+    ),
+    "TRACKSTREAM_OUTBOUND_PAUSE_AFTER_FAILURES": ("20", "A destination is paused after this many failures in a row"),
+    "TRACKSTREAM_OUTBOUND_PAUSE_AFTER_SECONDS": ("86400", "... spanning at least this long without a success."),
+    "TRACKSTREAM_OUTBOUND_SECRET_GRACE_SECONDS": ("86400", "After a rotation the previous secret signs too this long."),
+    "TRACKSTREAM_PUBLIC_URL": ("", "Base URL of the API as subscribers reach it (links in webhooks); empty: paths."),
 }
 
 
@@ -181,6 +198,47 @@ class PushClient:
 
 
 @dataclass(frozen=True)
+class OutboundSettings:
+    """The outbound delivery engine's figures (``TRACKSTREAM_OUTBOUND_*``)."""
+
+    in_worker: bool = True
+    allow_private: bool = False
+    concurrency: int = 32
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 1.0
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 3600.0
+    retry_window_seconds: float = 259200.0
+    pause_after_failures: int = 20
+    pause_after_seconds: float = 86400.0
+    secret_grace_seconds: float = 86400.0
+    public_url: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OutboundSettings:
+        allow = _str(env, "TRACKSTREAM_OUTBOUND_ALLOW_PRIVATE").strip().lower()
+        if allow not in ("1", "0", "true", "false", "yes", "no"):
+            raise SettingsError(f"TRACKSTREAM_OUTBOUND_ALLOW_PRIVATE must be true or false, got {allow!r}")
+        public_url = _str(env, "TRACKSTREAM_PUBLIC_URL").strip().rstrip("/")
+        if public_url and not public_url.startswith(("http://", "https://")):
+            raise SettingsError(f"TRACKSTREAM_PUBLIC_URL must be an http(s) URL, got {public_url!r}")
+        return cls(
+            in_worker=_str(env, "TRACKSTREAM_OUTBOUND_IN_WORKER") in ("1", "true", "yes"),
+            allow_private=allow in ("1", "true", "yes"),
+            concurrency=_int(env, "TRACKSTREAM_OUTBOUND_CONCURRENCY", minimum=1),
+            timeout_seconds=_positive(env, "TRACKSTREAM_OUTBOUND_TIMEOUT_SECONDS"),
+            poll_seconds=_positive(env, "TRACKSTREAM_OUTBOUND_POLL_SECONDS"),
+            retry_base_seconds=_positive(env, "TRACKSTREAM_OUTBOUND_RETRY_BASE_SECONDS"),
+            retry_max_seconds=_positive(env, "TRACKSTREAM_OUTBOUND_RETRY_MAX_SECONDS"),
+            retry_window_seconds=_positive(env, "TRACKSTREAM_OUTBOUND_RETRY_WINDOW_SECONDS"),
+            pause_after_failures=_int(env, "TRACKSTREAM_OUTBOUND_PAUSE_AFTER_FAILURES", minimum=1),
+            pause_after_seconds=_non_negative(env, "TRACKSTREAM_OUTBOUND_PAUSE_AFTER_SECONDS"),
+            secret_grace_seconds=_non_negative(env, "TRACKSTREAM_OUTBOUND_SECRET_GRACE_SECONDS"),
+            public_url=public_url,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     kafka_bootstrap: str
@@ -217,6 +275,7 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     push_clients: Mapping[str, PushClient] = field(default_factory=dict, repr=False)
     carrier_definitions: Mapping[str, CarrierDefinition] = field(default_factory=dict, repr=False)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -280,6 +339,7 @@ class Settings:
             trusted_proxies=_networks(env, "TRACKSTREAM_TRUSTED_PROXIES"),
             push_clients=_push_clients(env),
             carrier_definitions=definitions,
+            outbound=OutboundSettings.from_env(env),
         )
 
     @property

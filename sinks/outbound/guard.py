@@ -1,0 +1,112 @@
+"""Server-side request forgery guard: outbound targets must be public addresses.
+
+Checked twice: when a URL is registered (its host resolved now), and when a delivery connects
+(``GuardedResolver`` sits in the HTTP client's connector, so the addresses it may connect to are the
+ones checked, whatever DNS answers by then; an IP literal in the URL, which the connector does not
+resolve, is checked by ``check_literal``). ``allow_private`` (``TRACKSTREAM_OUTBOUND_ALLOW_PRIVATE``)
+lifts the address rule for development and tests; the URL rules stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+MAX_URL_LENGTH = 2048
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class TargetRefused(OSError):
+    """The target may not be called: bad URL, or an address that is not public. An ``OSError``
+    so that, raised from the resolver, the HTTP client reports it as a connection failure."""
+
+
+def address_allowed(address: IpAddress, allow_private: bool) -> bool:
+    """Public unicast addresses only (not private, loopback, link-local, shared, reserved,
+    multicast, unspecified; an IPv4-mapped IPv6 address counts as its IPv4 address)."""
+    if allow_private:
+        return True
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def parse_target(url: str) -> SplitResult:
+    """The URL's parts, or TargetRefused saying what is wrong with it."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise TargetRefused(f"url must be an http(s) URL of at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetRefused(f"url is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https"):
+        raise TargetRefused("url must start with https:// or http://")
+    if not parts.hostname:
+        raise TargetRefused("url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise TargetRefused("url must not carry credentials (user:password@)")
+    if parts.fragment:
+        raise TargetRefused("url must not have a #fragment")
+    if port == 0:
+        raise TargetRefused("url has port 0")
+    return parts
+
+
+def literal_address(host: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def check_literal(url: str, allow_private: bool) -> None:
+    """At delivery: a host that is an IP literal (never resolved by the connector) must be allowed."""
+    address = literal_address(parse_target(url).hostname or "")
+    if address is not None and not address_allowed(address, allow_private):
+        raise TargetRefused(f"{address} is not a public address")
+
+
+async def check_registration(url: str, allow_private: bool) -> None:
+    """At registration: a valid URL whose host resolves, now, to public addresses only."""
+    parts = parse_target(url)
+    host = parts.hostname or ""
+    literal = literal_address(host)
+    if literal is not None:
+        addresses = [literal]
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                           type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise TargetRefused(f"the host {host!r} does not resolve ({exc.strerror or exc})") from exc
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    refused = sorted({str(a) for a in addresses if not address_allowed(a, allow_private)})
+    if refused:
+        raise TargetRefused(f"the host {host!r} resolves to addresses that are not public ({', '.join(refused)})")
+
+
+class GuardedResolver(AbstractResolver):
+    """The default resolver, keeping only the addresses a delivery may connect to."""
+
+    def __init__(self, allow_private: bool, inner: AbstractResolver | None = None) -> None:
+        self.allow_private = allow_private
+        self.inner = inner or DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
+        found = await self.inner.resolve(host, port, family)
+        kept = [r for r in found if address_allowed(ipaddress.ip_address(r["host"]), self.allow_private)]
+        if not kept:
+            raise TargetRefused(f"{host} resolves to no public address "
+                                f"({', '.join(sorted({r['host'] for r in found}))})")
+        return kept
+
+    async def close(self) -> None:
+        await self.inner.close()
