@@ -26,24 +26,27 @@ from tables.shipment_states import ShipmentState
 DESTINATION_KIND = "subscription"
 ID_PREFIX = "sub_"
 
-# One statement, two index lookups (no scan): per-number subscriptions through the primary key of
-# subscription_shipments, per-customer ones through subscriptions_customer; owner keys that were
-# revoked or expired get nothing.
+# One statement of index probes per shipment of the batch, never a scan: per-number subscriptions
+# through the primary key of subscription_shipments, per-customer ones through
+# subscriptions_customer, then each match's subscription, owner key and stored shipment by primary
+# key. The LATERAL subqueries (OFFSET 0 keeps the planner from flattening them into hash joins over
+# whole tables) make the cost follow the batch and the matches, not the number of subscriptions.
+# Owner keys that were revoked or expired get nothing.
 _MATCH = """
-WITH batch AS (SELECT * FROM unnest(%(keys)s::text[], %(customers)s::text[]) AS b(shipment_key, customer)),
-matched AS (
-    SELECT b.shipment_key, x.subscription_id FROM batch b
-    JOIN subscription_shipments x ON x.shipment_key = b.shipment_key
+SELECT b.shipment_key, s.id, s.kinds, k.customers, sh.status
+FROM unnest(%(keys)s::text[], %(customers)s::text[]) AS b(shipment_key, customer)
+CROSS JOIN LATERAL (
+    SELECT x.subscription_id AS id FROM subscription_shipments x WHERE x.shipment_key = b.shipment_key
     UNION ALL
-    SELECT b.shipment_key, s.id FROM batch b
-    JOIN subscriptions s ON s.customer = b.customer
-    WHERE b.customer IS NOT NULL
-)
-SELECT m.shipment_key, s.id, s.kinds, k.customers, sh.status
-FROM matched m
-JOIN subscriptions s ON s.id = m.subscription_id
-JOIN api_keys k ON k.id = s.owner_key_id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
-LEFT JOIN shipments sh ON sh.shipment_key = m.shipment_key
+    SELECT c.id FROM subscriptions c WHERE b.customer IS NOT NULL AND c.customer = b.customer
+) AS m
+CROSS JOIN LATERAL (SELECT s.id, s.kinds, s.owner_key_id FROM subscriptions s WHERE s.id = m.id OFFSET 0) AS s
+CROSS JOIN LATERAL (
+    SELECT k.customers FROM api_keys k
+    WHERE k.id = s.owner_key_id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+    OFFSET 0
+) AS k
+LEFT JOIN LATERAL (SELECT sh.status FROM shipments sh WHERE sh.shipment_key = b.shipment_key OFFSET 0) AS sh ON true
 """
 
 

@@ -3,6 +3,7 @@ body, when) and answers with the status its ``answer`` function picks."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, answer: Callable[[Received], int] | None = None) -> None:
+    def __init__(self, answer: Callable[[Received], int] | None = None, delay: float = 0.0) -> None:
         self.answer = answer or (lambda _: 200)
+        self.delay = delay  # seconds before each answer
         self.requests: list[Received] = []
         self.port = free_port()
         self._runner: web.AppRunner | None = None
@@ -43,6 +45,8 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         got = Received(request.path, {k.lower(): v for k, v in request.headers.items()}, await request.read(), 0)
         got.status = self.answer(got)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.requests.append(got)
         return web.Response(status=got.status, text="ok" if got.status < 300 else "no")
 
