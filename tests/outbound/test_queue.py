@@ -105,7 +105,7 @@ async def test_deliveries_keep_order_through_failures_and_verify(queue_db: str) 
 async def _all_finished(url: str, destination: str) -> bool:
     left = await rows(url, "SELECT count(*) FROM outbound_messages WHERE destination_id = %s "
                       "AND status = 'pending'", destination)
-    return left[0][0] == 0
+    return bool(left[0][0] == 0)
 
 
 async def test_a_destination_that_keeps_failing_is_paused_then_resumed(queue_db: str) -> None:
