@@ -79,6 +79,9 @@ class LocalStack:
         applied = migrate(self.settings.database_url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        from trackstream.keys_cli import ensure_admin_key
+
+        ensure_admin_key(self.settings)
 
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
