@@ -370,3 +370,29 @@ def test_the_keys_command_creates_lists_and_revokes(system: System) -> None:
     assert "revoked" in next(line for line in run("list").stdout.splitlines() if line.startswith(key_id))
     bad = run("create", "--name", "x", "--scope", "events:write", "--carrier", "ups")
     assert bad.returncode == 2 and "ups" in bad.stderr
+
+
+async def test_metrics_can_require_a_key(system: System) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from api.server import init_app
+    from tests.support import free_port
+    from trackstream.settings import Settings
+
+    app = init_app(Settings.from_env(dict(system.env, TRACKSTREAM_METRICS_REQUIRE_KEY="1")))
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    _, reader = await system.create_key("metrics:read")
+    _, other = await system.create_key("shipments:read")
+    try:
+        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as client:
+            for headers, status in (({}, 401), (bearer(other), 403), (bearer(reader), 200),
+                                    (bearer(system.admin_key), 200)):
+                async with client.get("/metrics", headers=headers) as resp:
+                    assert resp.status == status, headers
+                    if status == 200:
+                        assert "trackstream_" in await resp.text()
+            async with client.get("/healthz") as resp:
+                assert resp.status == 200  # still open
+    finally:
+        await server.close()
