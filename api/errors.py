@@ -44,11 +44,16 @@ def loggable_path(request: web.Request) -> str:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+    """An answer with a JSON error body: ``extra`` goes into the body, ``headers`` into the response
+    (``Retry-After``, ``WWW-Authenticate``)."""
+
+    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
+        self.headers = headers
         self.extra = extra
 
 
@@ -58,8 +63,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error_response(status: int, error: str, message: str, **extra: Any) -> web.Response:
-    return json_response({"error": error, "message": message, **extra}, status=status)
+def error_response(status: int, error: str, message: str, headers: dict[str, str] | None = None,
+                   **extra: Any) -> web.Response:
+    return json_response({"error": error, "message": message, **extra}, status=status, headers=headers)
 
 
 _STATUS_CODES = {
@@ -76,7 +82,7 @@ async def error_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.error, exc.message, **exc.extra)
+        return error_response(exc.status, exc.error, exc.message, exc.headers, **exc.extra)
     except (psycopg.OperationalError, PoolTimeout) as exc:
         return error_response(503, "database_unavailable", f"the database is not reachable ({type(exc).__name__})")
     except web.HTTPException as exc:  # aiohttp's own (404 route, 405, 413 ...)

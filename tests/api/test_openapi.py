@@ -221,8 +221,8 @@ def test_every_carrier_success_answer_is_documented(spec: Json) -> None:
 
 def test_ingress_status_codes(spec: Json) -> None:
     paths = spec["paths"]
-    assert set(paths["/v1/events"]["post"]["responses"]) == {"202", "400", "413", "422", "500", "503"}
-    assert set(paths["/v1/shipments"]["post"]["responses"]) == {"202", "400", "413", "422", "500", "503"}
+    assert set(paths["/v1/events"]["post"]["responses"]) == {"202", "400", "404", "413", "422", "500", "503"}
+    assert set(paths["/v1/shipments"]["post"]["responses"]) == {"202", "400", "409", "413", "422", "500", "503"}
     assert "Location" in paths["/v1/shipments"]["post"]["responses"]["202"]["headers"]
     invalid = json_schema_of(spec, paths["/v1/events"]["post"]["responses"]["422"])
     assert "items" in schema_properties(spec, invalid)
