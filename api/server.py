@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import feeds, health, ingress, keys, mappings, oauth, pollers, query
+from api import feeds, health, ingress, keys, mappings, oauth, pollers, query, subscriptions, track
 from api.access import public
 from api.auth import access_context, access_middleware
 from api.context import DB, LAG_PROBE, PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
@@ -106,6 +106,9 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/keys/{key_id}", keys.get_key)
     app.router.add_delete("/v1/keys/{key_id}", keys.revoke_key)
     app.router.add_get("/v1/audit", keys.list_audit)
+    subscriptions.add_routes(app)
+    app.router.add_get("/v1/track/{carrier}/{tracking_number}", track.track)
+    app.router.add_get("/v1/track/{tracking_number}", track.track_detected)
     app.router.add_post("/v1/oauth/token", oauth.token)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", health.healthz)

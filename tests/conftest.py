@@ -64,6 +64,13 @@ class System:
             row, key = await key_store.create(conn, grant, "test", datetime.now(UTC))
         return row["id"], key
 
+    def restart_api(self) -> ManagedProcess:
+        if self.api.alive():
+            self.api.stop()
+        self.stack.children.remove(self.api)
+        self.api = self.stack.start_api(self.env)
+        return self.api
+
     def restart_worker(self) -> ManagedProcess:
         if self.worker.alive():
             self.worker.stop()
@@ -104,7 +111,10 @@ def system() -> Iterator[System]:
     env = {**with_test_carriers(stack_env(data_dir), data_dir), "TRACKSTREAM_POLL_ACCOUNTS": str(accounts),
            "TRACKSTREAM_MAPPING_REFRESH_SECONDS": "1",
            # an eager partition watchdog, so every test that counts stored events also shows it is harmless
-           "TRACKSTREAM_STALL_SECONDS": "3"}
+           "TRACKSTREAM_STALL_SECONDS": "3",
+           # webhook receivers of the tests listen on loopback; retries within a test's patience
+           "TRACKSTREAM_OUTBOUND_ALLOW_PRIVATE": "true", "TRACKSTREAM_OUTBOUND_RETRY_BASE_SECONDS": "0.2",
+           "TRACKSTREAM_OUTBOUND_RETRY_MAX_SECONDS": "1", "TRACKSTREAM_OUTBOUND_POLL_SECONDS": "0.5"}
     settings = settings_from(env)
     stack = LocalStack(settings)
     try:
