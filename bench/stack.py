@@ -37,7 +37,8 @@ class BenchStack:
     api: ManagedProcess | None = None
 
     @classmethod
-    def start(cls, settings: Settings, *, external: bool, workers: int, api: bool) -> BenchStack:
+    def start(cls, settings: Settings, *, external: bool, workers: int, api: bool,
+              extra_env: dict[str, str] | None = None) -> BenchStack:
         if external:
             return cls(settings)
         from trackstream.stack.ephemeral import stack_env
@@ -47,6 +48,7 @@ class BenchStack:
         env["TRACKSTREAM_PARTITIONS"] = str(settings.partitions)
         env["TRACKSTREAM_LOG_LEVEL"] = "warning"
         env.update({k: v for k, v in os.environ.items() if k in PASSED_THROUGH})
+        env.update(extra_env or {})
         settings = Settings.from_env(env)
         bench = cls(settings, LocalStack(settings), data_dir, env)
         try:

@@ -234,6 +234,27 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliver(settings: Settings) -> int:
+    """Run the outbound dispatcher alone (workers run one too, unless TRACKSTREAM_OUTBOUND_IN_WORKER=0)."""
+    import signal
+
+    from sinks.migrations import migrate
+    from sinks.outbound.dispatcher import Dispatcher
+
+    migrate(settings.database_url)
+    install_event_loop(settings.event_loop)
+    dispatcher = Dispatcher(settings.database_url, settings.outbound, f"{settings.worker_id}-deliver")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, dispatcher.stop)
+        await dispatcher.run()
+
+    asyncio.run(main())
+    return 0
+
+
 def cmd_migrate(settings: Settings) -> int:
     from sinks.migrations import migrate
 
@@ -273,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a Faust worker against TRACKSTREAM_KAFKA_BOOTSTRAP")
     sub.add_parser("api", help="run the HTTP API")
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("deliver", help="run the outbound webhook dispatcher alone (workers run one too)")
     pl = sub.add_parser("poll", help="run the carrier pollers alone (workers run them too)")
     pl.add_argument("--accounts", help="accounts file (default: TRACKSTREAM_POLL_ACCOUNTS)")
     pl.add_argument("--check", action="store_true", help="validate the accounts file, print it and exit")
@@ -313,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seconds", type=float, default=30.0, help="steady mode: how long to send (default 30)")
     b.add_argument("--connections", type=int, default=256,
                    help="steady mode: concurrent HTTP connections of the load generator (default 256)")
+    b.add_argument("--outbound", action="store_true",
+                   help="webhook deliveries per second to a local receiver and received_at → delivered p50/p99")
+    b.add_argument("--outbound-events", type=int, default=5000, help="outbound mode: events to deliver")
+    b.add_argument("--outbound-shipments", type=int, default=250, help="outbound mode: subscribed shipments")
     b.add_argument("--restart", action="store_true",
                    help="load --shipments active shipments, print worker memory, then SIGKILL and restart a worker"
                         " and print how long until new events flow again")
@@ -341,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_api(settings)
     if args.command == "migrate":
         return cmd_migrate(settings)
+    if args.command == "deliver":
+        return cmd_deliver(settings)
     if args.command == "import":
         from trackstream.feeds.cli import run as run_import
 
@@ -356,6 +384,14 @@ def main(argv: list[str] | None = None) -> int:
 
         # SIGTERM (a timeout, a stop) unwinds like Ctrl-C, so the bench stops the stack it started
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if args.command == "bench" and args.outbound:
+        from bench.outbound import run_outbound
+
+        if args.outbound_events < 1 or args.outbound_shipments < 1:
+            print("trackstream bench: --outbound-events and --outbound-shipments must be positive", file=sys.stderr)
+            return 2
+        return run_outbound(settings, shipments=args.outbound_shipments, events=args.outbound_events,
+                            workers=args.workers or settings.local_workers)
     if args.command == "bench" and args.restart:
         from bench.restart import run_restart
 
