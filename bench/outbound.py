@@ -4,7 +4,8 @@ time from an event's arrival (its ``received_at``) to its delivery, p50 and p99.
 It starts its own stack (Kafka, PostgreSQL, the workers, the API) with private targets allowed,
 subscribes (admin key) to ``shipments`` tracking numbers with a receiver on 127.0.0.1, posts
 ``events`` native events spread over them (``POST /v1/events``, batches of 50, in the order of
-their times), and waits until the receiver has every one. It also prints what the writer's
+their times; all at once, or at ``rate`` events per second), and waits until the receiver has
+every one. It also prints what the writer's
 subscription lookup costs a batch when nobody subscribed (the hot path's price)."""
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def lookup_cost(database_url: str, keys: int = 200) -> float:
         return (time.perf_counter() - began) / EMPTY_LOOKUPS
 
 
-async def _measure(bench: BenchStack, shipments: int, events: int) -> int:
+async def _measure(bench: BenchStack, shipments: int, events: int, rate: float) -> int:
     settings = bench.settings
     key = read_key_file(settings.admin_key_path)
     if key is None:
@@ -91,11 +92,15 @@ async def _measure(bench: BenchStack, shipments: int, events: int) -> int:
             items = [{"carrier": CARRIER, "tracking_number": numbers[i % shipments], "status": "in_transit",
                       "code": "BENCH", "event_id": f"{prefix}-{i}",
                       "occurred_at": (base + timedelta(seconds=i)).isoformat()} for i in range(events)]
+            size = POST_BATCH if rate <= 0 else max(1, min(POST_BATCH, round(rate / 20)))
+            pace = f"at {rate:g} events/s" if rate > 0 else "as fast as the API takes them"
             print(f"outbound: {events:,} events over {shipments:,} subscribed shipments, posted in batches of "
-                  f"{POST_BATCH} ...", flush=True)
+                  f"{size} {pace} ...", flush=True)
             began = time.time()
-            for start in range(0, events, POST_BATCH):
-                async with http.post("/v1/events", json=items[start:start + POST_BATCH]) as resp:
+            for start in range(0, events, size):
+                if rate > 0:
+                    await asyncio.sleep(max(0.0, began + start / rate - time.time()))
+                async with http.post("/v1/events", json=items[start:start + size]) as resp:
                     if resp.status != 202:
                         print(f"bench: POST /v1/events answered {resp.status}: {await resp.text()}")
                         return 1
@@ -134,11 +139,11 @@ async def _measure(bench: BenchStack, shipments: int, events: int) -> int:
     return 0 if len(set(ids)) == events and out_of_order == 0 else 1
 
 
-def run_outbound(settings: Settings, *, shipments: int, events: int, workers: int) -> int:
+def run_outbound(settings: Settings, *, shipments: int, events: int, workers: int, rate: float = 0.0) -> int:
     env = {"TRACKSTREAM_OUTBOUND_ALLOW_PRIVATE": "true", "TRACKSTREAM_OUTBOUND_POLL_SECONDS": "0.5",
            "TRACKSTREAM_KEY_RATE_LIMIT": "0"}
     bench = BenchStack.start(settings, external=False, workers=workers, api=True, extra_env=env)
     try:
-        return asyncio.run(_measure(bench, shipments, events))
+        return asyncio.run(_measure(bench, shipments, events, rate))
     finally:
         bench.stop()

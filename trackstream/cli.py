@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="webhook deliveries per second to a local receiver and received_at → delivered p50/p99")
     b.add_argument("--outbound-events", type=int, default=5000, help="outbound mode: events to deliver")
     b.add_argument("--outbound-shipments", type=int, default=250, help="outbound mode: subscribed shipments")
+    b.add_argument("--outbound-rate", type=float, default=0.0,
+                   help="outbound mode: events per second to post (default 0: all at once, a backlog)")
     b.add_argument("--restart", action="store_true",
                    help="load --shipments active shipments, print worker memory, then SIGKILL and restart a worker"
                         " and print how long until new events flow again")
@@ -391,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             print("trackstream bench: --outbound-events and --outbound-shipments must be positive", file=sys.stderr)
             return 2
         return run_outbound(settings, shipments=args.outbound_shipments, events=args.outbound_events,
-                            workers=args.workers or settings.local_workers)
+                            workers=args.workers or settings.local_workers, rate=args.outbound_rate)
     if args.command == "bench" and args.restart:
         from bench.restart import run_restart
 
