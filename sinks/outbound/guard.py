@@ -33,6 +33,7 @@ def address_allowed(address: IpAddress, allow_private: bool) -> bool:
     if allow_private:
         return True
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # judged as the IPv4 address it maps (Pythons before the CVE-2024-4032 fix did not)
         address = address.ipv4_mapped
     return address.is_global and not address.is_multicast
 
