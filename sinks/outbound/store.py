@@ -1,5 +1,8 @@
 """The durable queue in PostgreSQL: enqueue, claim, record an attempt, replay, read the log.
 
+Only the head of each (destination, ordering key) is scheduled; the messages behind it wait
+(``WAITING``) and the head's successor is made due when the head is delivered or given up.
+
 ``enqueue`` runs in the caller's transaction (the PostgreSQL writer's, for subscriptions), so a
 message is queued exactly when what caused it is stored; its unique (destination, event id, type)
 makes a replay of the same changes insert nothing. ``claim`` hands a dispatcher the due messages
@@ -14,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -29,6 +32,10 @@ from trackstream.settings import OutboundSettings
 
 NOTIFY_CHANNEL = "trackstream_outbound"
 LEASE_MARGIN_SECONDS = 30.0
+#: ``next_attempt_at`` of a message that waits for the one before it (or for its destination to be
+#: resumed): only each (destination, ordering key)'s head is ever due, so the due index holds the
+#: heads alone and a claim never walks a backlog behind them.
+WAITING = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +53,8 @@ def _dumps(value: Any) -> str:
 
 
 _INSERT = """
-INSERT INTO outbound_messages (destination_id, ordering_key, event_id, type, payload, received_at)
-SELECT d, k, e, t, p, r FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::timestamptz[])
+INSERT INTO outbound_messages (destination_id, ordering_key, event_id, type, payload, received_at, next_attempt_at)
+SELECT d, k, e, t, p, r, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::timestamptz[])
     WITH ORDINALITY AS m(d, k, e, t, p, r, n)
 ORDER BY n
 ON CONFLICT (destination_id, event_id, type) DO NOTHING
@@ -60,6 +67,40 @@ ON CONFLICT (destination_id, ordering_key) DO UPDATE
     SET last_sequence = outbound_sequences.last_sequence + EXCLUDED.last_sequence
 RETURNING destination_id, ordering_key, last_sequence
 """
+# Make the oldest pending message of each given (destination, ordering key) due when it waits and
+# its destination is active (through the head index).
+_PROMOTE = """
+UPDATE outbound_messages m SET next_attempt_at = %(now)s
+FROM (
+    SELECT DISTINCT ON (p.destination_id, p.ordering_key) p.id FROM outbound_messages p
+    WHERE p.status = 'pending'
+      AND (p.destination_id, p.ordering_key) IN (SELECT * FROM unnest(%(destinations)s::text[], %(keys)s::text[]))
+    ORDER BY p.destination_id, p.ordering_key, p.id
+) AS head
+WHERE m.id = head.id AND m.next_attempt_at = %(waiting)s
+  AND EXISTS (SELECT 1 FROM outbound_destinations d WHERE d.id = m.destination_id AND d.state = 'active')
+"""
+# The same for every ordering key of one destination (resume, replay); ``force``: heads that are
+# scheduled for a retry are made due now too.
+_PROMOTE_DESTINATION = """
+UPDATE outbound_messages m SET next_attempt_at = %(now)s
+FROM (
+    SELECT DISTINCT ON (p.ordering_key) p.id FROM outbound_messages p
+    WHERE p.destination_id = %(destination)s AND p.status = 'pending'
+    ORDER BY p.ordering_key, p.id
+) AS head
+WHERE m.id = head.id AND (%(force)s OR m.next_attempt_at = %(waiting)s)
+"""
+
+
+async def promote(cur: AsyncCursor[Any], groups: Sequence[tuple[str, str]], now: datetime | None = None) -> None:
+    """Schedule the head of each (destination, ordering key) in ``groups`` (``now``; None: the
+    database's clock) if it waits."""
+    if groups:
+        await cur.execute(_PROMOTE.replace("%(now)s", "clock_timestamp()") if now is None else _PROMOTE, {
+            "now": now, "destinations": [d for d, _ in groups], "keys": [k for _, k in groups], "waiting": WAITING})
+
+
 _SET_SEQUENCES = """
 UPDATE outbound_messages m SET sequence = v.s FROM unnest(%s::bigint[], %s::bigint[]) AS v(i, s) WHERE m.id = v.i
 """
@@ -71,8 +112,8 @@ async def enqueue(cur: AsyncCursor[Any], messages: Sequence[NewMessage]) -> int:
     if not messages:
         return 0
     await cur.execute(_INSERT, (
-        [m.destination_id for m in messages], [m.ordering_key for m in messages], [m.event_id for m in messages],
-        [m.type for m in messages], [Jsonb(m.payload, dumps=_dumps) for m in messages],
+        WAITING, [m.destination_id for m in messages], [m.ordering_key for m in messages],
+        [m.event_id for m in messages], [m.type for m in messages], [Jsonb(m.payload, dumps=_dumps) for m in messages],
         [m.received_at for m in messages]))
     inserted: list[tuple[int, str, str]] = [(int(r[0]), str(r[1]), str(r[2])) for r in await cur.fetchall()]
     if not inserted:
@@ -90,6 +131,7 @@ async def enqueue(cur: AsyncCursor[Any], messages: Sequence[NewMessage]) -> int:
         ids += group
         sequences += range(int(last) - len(group) + 1, int(last) + 1)
     await cur.execute(_SET_SEQUENCES, (ids, sequences))
+    await promote(cur, ordered)
     await cur.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
     return len(inserted)
 
@@ -133,9 +175,10 @@ FROM (
     JOIN outbound_destinations d ON d.id = c.destination_id AND d.state = 'active'
     WHERE c.status = 'pending' AND c.next_attempt_at <= %(now)s
       AND (c.leased_until IS NULL OR c.leased_until < %(now)s)
-      AND NOT EXISTS (SELECT 1 FROM outbound_messages o
-                      WHERE o.destination_id = c.destination_id AND o.ordering_key = c.ordering_key
-                        AND o.status = 'pending' AND o.id < c.id)
+      AND c.id = (SELECT o.id FROM outbound_messages o
+                  WHERE o.destination_id = c.destination_id AND o.ordering_key = c.ordering_key
+                    AND o.status = 'pending'
+                  ORDER BY o.destination_id, o.ordering_key, o.id LIMIT 1)
     ORDER BY c.next_attempt_at, c.id
     LIMIT %(limit)s
     FOR UPDATE OF c SKIP LOCKED
@@ -213,6 +256,8 @@ async def record(conn: AsyncConnection[Any], message: Claimed, result: AttemptRe
             "status_code, error, outcome, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (message.id, message.destination_id, failures, result.attempted_at, result.duration_ms,
              result.status_code, result.error, outcome, next_at))
+        if outcome != "retry":  # finished: the next message of its shipment is due
+            await promote(cur, [(message.destination_id, message.ordering_key)], now)
         if result.succeeded:
             await cur.execute(
                 "UPDATE outbound_destinations SET consecutive_failures = 0, failing_since = NULL, "
@@ -227,9 +272,7 @@ async def record(conn: AsyncConnection[Any], message: Claimed, result: AttemptRe
         paused = False
         if row is not None and row[2] == "active" and policy.should_pause(int(row[0]), row[1], now, settings):
             notice = policy.pause_notice(int(row[0]), row[1])
-            await cur.execute(
-                "UPDATE outbound_destinations SET state = 'paused', paused_reason = %s, paused_at = %s, "
-                "paused_by = 'system', updated_at = %s WHERE id = %s", (notice, now, now, message.destination_id))
+            await pause(cur, message.destination_id, now, "system", notice)
             await audit.record(conn, actor="system", action=f"{message.destination_kind}.paused",
                                target_type=message.destination_kind, target_id=message.destination_id,
                                details={"reason": notice, "consecutive_failures": int(row[0])})
@@ -245,16 +288,19 @@ async def resume(cur: AsyncCursor[Any], destination_id: str, now: datetime) -> N
     await cur.execute(
         "UPDATE outbound_destinations SET state = 'active', paused_reason = NULL, paused_at = NULL, paused_by = NULL, "
         "consecutive_failures = 0, failing_since = NULL, updated_at = %s WHERE id = %s", (now, destination_id))
-    await cur.execute(
-        "UPDATE outbound_messages SET next_attempt_at = %s WHERE destination_id = %s AND status = 'pending'",
-        (now, destination_id))
+    await cur.execute(_PROMOTE_DESTINATION, {"now": now, "destination": destination_id, "force": True,
+                                             "waiting": WAITING})
     await cur.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
 
 
 async def pause(cur: AsyncCursor[Any], destination_id: str, now: datetime, by: str, reason: str) -> None:
+    """Paused: nothing of it is due until it is resumed (a delivery in flight finishes)."""
     await cur.execute(
         "UPDATE outbound_destinations SET state = 'paused', paused_reason = %s, paused_at = %s, paused_by = %s, "
         "updated_at = %s WHERE id = %s", (reason, now, by, now, destination_id))
+    await cur.execute(
+        "UPDATE outbound_messages SET next_attempt_at = %s WHERE destination_id = %s AND status = 'pending'",
+        (WAITING, destination_id))
 
 
 async def replay(cur: AsyncCursor[Any], destination_id: str, now: datetime, *, since: datetime | None = None,
@@ -273,8 +319,12 @@ async def replay(cur: AsyncCursor[Any], destination_id: str, now: datetime, *, s
         condition, arg = "created_at >= %s", since
     await cur.execute(
         "UPDATE outbound_messages SET status = 'pending', next_attempt_at = %s, queued_at = %s, finished_at = NULL "
-        f"WHERE destination_id = %s AND status <> 'pending' AND {condition}", (now, now, destination_id, arg))
+        f"WHERE destination_id = %s AND status <> 'pending' AND {condition}", (WAITING, now, destination_id, arg))
     count = cur.rowcount
+    await cur.execute("SELECT state FROM outbound_destinations WHERE id = %s", (destination_id,))
+    if await cur.fetchone() == ("active",):
+        await cur.execute(_PROMOTE_DESTINATION, {"now": now, "destination": destination_id, "force": False,
+                                                 "waiting": WAITING})
     await cur.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
     return count
 
@@ -296,7 +346,7 @@ async def deliveries(cur: AsyncCursor[Any], destination_id: str, *, limit: int,
         rows.append({
             "id": f"msg_{mid}", "event_id": event_id, "type": type_, "shipment_key": key, "sequence": seq,
             "status": status, "attempts": attempts, "created_at": format_utc(created),
-            "next_attempt_at": format_utc(next_at) if status == "pending" else None,
+            "next_attempt_at": format_utc(next_at) if status == "pending" and next_at != WAITING else None,
             "finished_at": format_utc(finished) if finished else None, "last_status_code": code,
             "last_error": error, "attempt_log": log,
         })

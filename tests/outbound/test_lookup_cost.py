@@ -77,3 +77,51 @@ async def test_the_batch_lookup_costs_the_same_with_100000_subscriptions_as_with
     assert large_hits <= small_hits + 400, (small_hits, large_hits)
     print(f"batch of 200 shipments: {small_hits} buffers / {small_rows} rows with 1,000 subscriptions, "
           f"{large_hits} buffers / {large_rows} rows with 100,000")
+
+
+async def test_a_claim_looks_at_the_due_heads_only_whatever_waits_behind_them(queue_db: str) -> None:
+    """Only the head of each (destination, shipment) is ever due: a subscriber that keeps failing
+    with thousands of messages queued behind its head, or a paused one with thousands of shipments,
+    costs a claim nothing."""
+    import secrets
+    from datetime import UTC, datetime, timedelta
+
+    from sinks.outbound.store import _CLAIM, NewMessage, enqueue, pause
+
+    tag = secrets.token_hex(3)
+    failing, paused, healthy = f"sub_claim_f{tag}", f"sub_claim_p{tag}", f"sub_claim_h{tag}"
+    async with await psycopg.AsyncConnection.connect(queue_db) as conn:
+        async with conn.cursor() as cur:
+            for destination in (failing, paused, healthy):
+                await cur.execute("INSERT INTO outbound_destinations (id, kind, url, secret) VALUES "
+                                  "(%s, 'subscription', 'http://127.0.0.1:9/', 'whsec_x')", (destination,))
+            await enqueue(cur, [NewMessage(failing, "claim:ONE", f"e{i}", "shipment.event", {}) for i in range(3000)])
+            await enqueue(cur, [NewMessage(paused, f"claim:P{i}", "e", "shipment.event", {}) for i in range(1000)])
+            await enqueue(cur, [NewMessage(healthy, "claim:H", "e0", "shipment.event", {})])
+            later = datetime.now(UTC) + timedelta(hours=1)  # the failing head's next retry
+            await cur.execute("UPDATE outbound_messages SET next_attempt_at = %s WHERE destination_id = %s "
+                              "AND event_id = 'e0'", (later, failing))
+            await pause(cur, paused, datetime.now(UTC), "test", "paused by the test")
+        await conn.commit()
+        await conn.execute("ANALYZE outbound_messages")
+        await conn.commit()
+        async with conn.transaction(force_rollback=True):
+            cursor = await conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _CLAIM, {
+                "lease": datetime.now(UTC) + timedelta(minutes=1), "worker": "explain", "now": datetime.now(UTC),
+                "limit": 10})
+            row = await cursor.fetchone()
+    assert row is not None
+    plan = (row[0] if isinstance(row[0], list) else orjson.loads(row[0]))[0]["Plan"]
+    nodes: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        nodes.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    visited = sum((n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n["Actual Loops"]
+                  for n in nodes if n.get("Relation Name") == "outbound_messages")
+    claimed = next(n for n in nodes if n["Node Type"] == "ModifyTable")["Actual Rows"]
+    assert claimed >= 1  # the healthy head (and whatever other tests left due)
+    assert visited <= 3 * claimed + 20, f"{visited} queue rows visited to claim {claimed}"
