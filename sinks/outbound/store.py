@@ -259,9 +259,12 @@ async def record(conn: AsyncConnection[Any], message: Claimed, result: AttemptRe
         if outcome != "retry":  # finished: the next message of its shipment is due
             await promote(cur, [(message.destination_id, message.ordering_key)], now)
         if result.succeeded:
+            # a healthy destination's row is written at most once a second, not once per delivery
+            # (every delivery to it would queue on that row's lock)
             await cur.execute(
                 "UPDATE outbound_destinations SET consecutive_failures = 0, failing_since = NULL, "
-                "last_success_at = %s WHERE id = %s", (now, message.destination_id))
+                "last_success_at = %s WHERE id = %s AND (consecutive_failures > 0 OR last_success_at IS NULL "
+                "OR last_success_at < %s)", (now, message.destination_id, now - timedelta(seconds=1)))
             return Recorded(outcome)
         await cur.execute(
             "UPDATE outbound_destinations SET consecutive_failures = consecutive_failures + 1, "
