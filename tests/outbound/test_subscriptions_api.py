@@ -203,3 +203,43 @@ async def test_registration_refuses_private_targets(url: str) -> None:
                 assert (resp.status, (await resp.json())["error"]) == (422, "url_not_allowed")
     finally:
         await server.close()
+
+
+async def test_after_a_rotation_deliveries_verify_with_either_secret_and_replay_sends_again(
+        system: System, receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    from standardwebhooks import Webhook
+
+    _, partner = await system.create_key("track", "subscriptions:write")
+    tracking = number("R")
+    status, created = await call(system, partner, "POST", "/v1/subscriptions", {
+        "url": receiver.url, "tracking_numbers": [{"carrier": "subtest", "tracking_number": tracking}]})
+    assert status == 201, created
+    sid = created["id"]
+    status, rotated = await call(system, partner, "POST", f"/v1/subscriptions/{sid}/rotate-secret")
+    assert status == 200
+    async with http.post("/v1/events", json=[{
+            "carrier": "subtest", "tracking_number": tracking, "status": "in_transit", "code": "X",
+            "occurred_at": "2026-11-21T10:00:00+01:00", "event_id": f"{tracking}-1"}]) as resp:
+        assert resp.status == 202, await resp.text()
+
+    async def got(count: int) -> Any:
+        async def check() -> bool:
+            return len(receiver.accepted()) >= count
+        return check
+
+    await eventually(await got(1), timeout=60, what="the delivery")
+    first = receiver.accepted()[0]
+    assert len(first.headers["webhook-signature"].split(" ")) == 2
+    for secret in (created["secret"], rotated["secret"]):
+        assert Webhook(secret).verify(first.body, first.headers)["event_id"] == f"{tracking}-1"
+    status, body = await call(system, partner, "POST", f"/v1/subscriptions/{sid}/replay",
+                              {"event_id": f"{tracking}-1"})
+    assert (status, body) == (202, {"status": "accepted", "replayed": 1})
+    await eventually(await got(2), timeout=60, what="the replayed delivery")
+    again = receiver.accepted()[1]
+    assert again.json()["event_id"] == f"{tracking}-1" and again.headers["webhook-id"] == first.headers["webhook-id"]
+    status, log = await call(system, partner, "GET", f"/v1/subscriptions/{sid}/deliveries")
+    assert status == 200 and [m["status"] for m in log["items"]] == ["delivered"]
+    assert [a["status_code"] for a in log["items"][0]["attempt_log"]] == [200, 200]
+    status, body = await call(system, partner, "POST", f"/v1/subscriptions/{sid}/replay", {"event_id": "nope"})
+    assert (status, body["error"]) == (404, "event_not_found")
