@@ -311,7 +311,10 @@ def _route(request: web.Request, method: str) -> str:
     if expected != method:
         metrics.INGRESS.labels("webhook", "method_not_allowed").inc()
         where = f"GET /v1/webhooks/{carrier}/<token>" if expected == "GET" else f"POST /v1/webhooks/{carrier}"
-        raise ApiError(405, "method_not_allowed", f"{carrier} pushes with {where}")
+        # Allow: what this URL takes for this carrier (a GET push's URL ends in its token; a POST
+        # carrier's URL has none, so its token URL takes nothing)
+        allow = "" if expected == "POST" and "token" in request.match_info else expected
+        raise ApiError(405, "method_not_allowed", f"{carrier} pushes with {where}", headers={"Allow": allow})
     try:
         check_source(carrier, request)
     except ApiError:

@@ -70,6 +70,6 @@ async def test_nul_in_text_is_stored_not_retried_forever(system: System) -> None
             dead = conn.execute("SELECT payload, payload_b64 FROM dead_letters WHERE source = %s",
                                 (letter.source,)).fetchone()
         assert stored == ("C\ufffd", "a\ufffdb", "Ut\ufffdrecht", {"k\ufffd": ["v\ufffd"]})
-        assert dead is not None and dead[0] is None and base64.b64decode(dead[1]) == payload
+        assert dead is not None and dead[0] is None and base64.b64decode(str(dead[1])) == payload
     finally:
         await sink.close()
