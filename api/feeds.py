@@ -54,13 +54,18 @@ def _messages(body: bytes, fmt: Format, target: Target, limits: Limits, partitio
     yield from builder.flush()
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes")
+def _flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter: ``true`` or ``false`` (absent: false); 400 otherwise."""
+    value = request.query.get(name, "false")
+    if value not in ("true", "false"):
+        raise ApiError(400, "invalid_parameter", f"{name} must be true or false, got {value!r}")
+    return value == "true"
 
 
 async def post_feed(request: web.Request) -> web.Response:
     started = time.perf_counter()
     carrier = request.match_info["carrier"].lower()
+    skip_invalid = _flag(request, "skip_invalid")
     fmt = format_of_media_type(request.content_type)
     if fmt is None:
         raise ApiError(415, "unsupported_media_type",
@@ -86,7 +91,7 @@ async def post_feed(request: web.Request) -> web.Response:
         raise ApiError(400, "malformed_feed", f"the feed cannot be read: {exc.problem.text()}",
                        errors=[_problem_json(exc.problem, "malformed_feed")]) from exc
     errors = [_problem_json(p) for _, p in stats.problems]
-    if stats.invalid and (not _flag(request.query.get("skip_invalid")) or not stats.records):
+    if stats.invalid and (not skip_invalid or not stats.records):
         metrics.INGRESS.labels("feed", "invalid").inc()
         raise ApiError(422, "invalid_feed", f"{stats.invalid} invalid line(s) or item(s); nothing was stored"
                        + (f" (the first {len(errors)} are listed)" if stats.invalid > len(errors) else ""),

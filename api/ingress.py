@@ -439,7 +439,7 @@ def parse_registration(data: Any, now: datetime) -> ShipmentRegistration:
         raise ApiError(422, "invalid_shipment", "carrier must match [a-z0-9_-]{1,32}")
     despatched = data.get("despatched_at")
     despatched_at = None
-    if despatched is not None:
+    if despatched is not None and despatched != "":
         try:
             despatched_at = parse_utc(str(despatched))
         except ValueError as exc:
@@ -447,7 +447,7 @@ def parse_registration(data: Any, now: datetime) -> ShipmentRegistration:
                            "despatched_at must be ISO 8601 with an offset, e.g. 2026-11-21T10:00:00+01:00") from exc
     promised = data.get("promised_delivery_date")
     promised_date = None
-    if promised is not None:
+    if promised is not None and promised != "":
         try:
             promised_date = date.fromisoformat(str(promised))
         except ValueError as exc:
@@ -477,6 +477,5 @@ async def post_shipment(request: web.Request) -> web.Response:
     await enqueue(request, names.SHIPMENTS_REGISTERED, registration.to_json(), _headers(request, "api"),
                   key=key.encode(), partition=partition_for(key, partitions))
     metrics.INGRESS.labels("shipments", "accepted").inc()
-    location = f"/v1/shipments/{registration.carrier}/{registration.tracking_number}"
-    return json_response({"status": "accepted", "shipment_key": key, "href": location}, status=202,
-                         headers={"Location": location})
+    # no Location: a 202 creates nothing yet (the shipment is readable once the pipeline stored it)
+    return json_response({"status": "accepted", "shipment_key": key}, status=202)

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from sinks.migrations import migrate
 from tests.conftest import System
@@ -45,6 +49,34 @@ class FuzzedApi:
 def _database_url(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@contextmanager
+def heartbeats_relayed(source_url: str, target_url: str) -> Iterator[None]:
+    """Copy the session worker's heartbeats into the fuzzed API's database while it runs: that
+    worker is the one processing what the fuzzed API writes to Kafka, and ``/readyz`` asks for
+    it (without it the answer would be a 503, which Schemathesis rightly counts as a failure)."""
+    stop = threading.Event()
+
+    def relay() -> None:
+        with psycopg.connect(source_url, autocommit=True) as source, \
+                psycopg.connect(target_url, autocommit=True) as target:
+            while not stop.is_set():
+                rows = source.execute("SELECT worker_id, seen_at, info FROM worker_heartbeats").fetchall()
+                for worker_id, seen_at, info in rows:
+                    target.execute(
+                        "INSERT INTO worker_heartbeats (worker_id, seen_at, info) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (worker_id) DO UPDATE SET seen_at = EXCLUDED.seen_at, info = EXCLUDED.info",
+                        (worker_id, seen_at, Jsonb(info)))
+                stop.wait(0.5)
+
+    thread = threading.Thread(target=relay, name="heartbeat-relay", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -79,7 +111,8 @@ def fuzzed_api(system: System, tmp_path: Path) -> Iterator[FuzzedApi]:
             return port_open("127.0.0.1", port)
 
         wait_for(up, 60, "the fuzzed API")
-        yield FuzzedApi(f"http://127.0.0.1:{port}", database_url, process, tmp_path)
+        with heartbeats_relayed(system.settings.database_url, database_url):
+            yield FuzzedApi(f"http://127.0.0.1:{port}", database_url, process, tmp_path)
     finally:
         if process is not None:
             process.stop()
