@@ -23,6 +23,7 @@ from aiohttp import web
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.ingress import read_body
+from carriers.native import CARRIER_PATTERN
 from trackstream import metrics
 from trackstream.feeds.formats import MEDIA_TYPES, Format, Target, UnknownCarrier, format_of_media_type, resolve_target
 from trackstream.feeds.read import FeedMessage, FeedStats, FileProblem, Limits, MessageBuilder, Problem, read_records
@@ -64,7 +65,10 @@ def _flag(request: web.Request, name: str) -> bool:
 
 async def post_feed(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    carrier = request.match_info["carrier"].lower()
+    carrier = request.match_info["carrier"]
+    if not CARRIER_PATTERN.fullmatch(carrier):  # exactly a carrier name, as documented (no case folding)
+        metrics.INGRESS.labels("feed", "unknown_carrier").inc()
+        raise ApiError(404, "unknown_carrier", f"not a carrier name: {carrier!r} (must match [a-z0-9_-]{{1,32}})")
     skip_invalid = _flag(request, "skip_invalid")
     fmt = format_of_media_type(request.content_type)
     if fmt is None:
