@@ -21,6 +21,8 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from api.errors import ApiError
+
 #: The scopes a key can hold. ``admin`` holds every one of them.
 SCOPES: dict[str, str] = {
     "shipments:read": "search shipments, read one shipment with its timeline, export",
@@ -62,6 +64,10 @@ class Principal:
         """Whether a shipment of ``customer`` exists for this caller (a key bound to customers does
         not see shipments without a customer either)."""
         return self.customers is None or (customer is not None and customer in self.customers)
+
+    def may_post_for(self, carrier: str) -> bool:
+        """Whether events and feeds of ``carrier`` may come from this key."""
+        return self.admin or carrier in self.carriers
 
     def customer_filter(self) -> list[str] | None:
         """For SQL: ``customer = ANY(%s)`` with this list, or no condition when None."""
@@ -119,6 +125,16 @@ def policy_of(handler: object) -> Policy | None:
 def principal_of(request: web.Request) -> Principal:
     """The verified caller of a ``@requires`` route (set by ``access_middleware``)."""
     return request[PRINCIPAL]
+
+
+def carrier_wide(request: web.Request) -> Principal:
+    """The caller of a route about a carrier as a whole (its mappings, its unknown codes): a key
+    bound to customers is refused, since what it would read or change is every customer's."""
+    principal = principal_of(request)
+    if principal.customers is not None:
+        raise ApiError(403, "customer_bound_key",
+                       "a key bound to customers cannot read or change carrier-wide settings")
+    return principal
 
 
 def scope_names(scopes: Iterable[str]) -> list[str]:

@@ -44,8 +44,8 @@ def loggable_path(request: web.Request) -> str:
 
 
 class ApiError(Exception):
-    """An error answer: ``status``, the stable ``error`` code, a ``message`` for humans, ``extra``
-    fields of the body, and ``headers`` of the answer (``Allow`` for a 405, ``Retry-After`` ...)."""
+    """An answer with a JSON error body: ``extra`` goes into the body, ``headers`` into the response
+    (``Retry-After``, ``WWW-Authenticate``, ``Allow``)."""
 
     def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None,
                  **extra: Any) -> None:

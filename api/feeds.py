@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api.access import principal_of, requires
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.ingress import read_body
@@ -63,12 +64,19 @@ def _flag(request: web.Request, name: str) -> bool:
     return value == "true"
 
 
+@requires("events:write")
 async def post_feed(request: web.Request) -> web.Response:
     started = time.perf_counter()
     carrier = request.match_info["carrier"]
     if not CARRIER_PATTERN.fullmatch(carrier):  # exactly a carrier name, as documented (no case folding)
         metrics.INGRESS.labels("feed", "unknown_carrier").inc()
         raise ApiError(404, "unknown_carrier", f"not a carrier name: {carrier!r} (must match [a-z0-9_-]{{1,32}})")
+    principal = principal_of(request)
+    if not principal.may_post_for(carrier):
+        raise ApiError(403, "carrier_not_allowed", f"this key may not post {carrier} data", carrier=carrier)
+    if principal.customers is not None:
+        raise ApiError(403, "customer_bound_key", "a key bound to customers cannot post feeds (a feed's "
+                       "shipments are not checked one by one); post its events to /v1/events")
     skip_invalid = _flag(request, "skip_invalid")
     fmt = format_of_media_type(request.content_type)
     if fmt is None:

@@ -12,6 +12,7 @@ import os
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from api.access import metrics_policy, public
 from api.context import DB, LAG_PROBE, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import json_response
 from trackstream import metrics
@@ -20,6 +21,7 @@ from trackstream.stack.supervision import STATUS_FILE, read_status, stack_proble
 log = logging.getLogger(__name__)
 
 
+@public
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -58,6 +60,7 @@ async def _check_db_and_workers(request: web.Request) -> list[str]:
     return problems
 
 
+@public
 async def readyz(request: web.Request) -> web.Response:
     kafka, rest = await asyncio.gather(_check_kafka(request), _check_db_and_workers(request))
     problems = ([kafka] if kafka else []) + rest
@@ -67,6 +70,7 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ready"})
 
 
+@metrics_policy
 async def metrics_view(request: web.Request) -> web.Response:
     lag = await request.app[LAG_PROBE].lag()  # bounded: at most one broker round trip per interval
     for topic, value in (lag or {}).items():

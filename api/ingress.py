@@ -9,6 +9,7 @@ the answer is 503: never a success for something not stored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -24,7 +25,8 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 import carriers
-from api.context import PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
+from api.access import Principal, carrier_authenticated, principal_of, requires
+from api.context import DB, PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.sources import source_allowed
 from carriers._util import same_text
@@ -341,6 +343,7 @@ async def _store_push(request: web.Request, carrier: str, push: Presented, start
     return web.Response(body=ack.body(push.payload), status=ack.status, content_type=ack.content_type)
 
 
+@carrier_authenticated
 async def webhook(request: web.Request) -> web.Response:
     """``POST /v1/webhooks/{carrier}``: the body is the carrier's payload."""
     started = time.perf_counter()
@@ -349,6 +352,7 @@ async def webhook(request: web.Request) -> web.Response:
     return await _store_push(request, carrier, Presented(body, request.headers), started)
 
 
+@carrier_authenticated
 async def webhook_get(request: web.Request) -> web.Response:
     """``GET /v1/webhooks/{carrier}/{token}`` (DPD): the raw query string, exactly as received, is the
     payload; the last path segment is the secret (without it: 401)."""
@@ -368,29 +372,87 @@ def _load_json(body: bytes) -> Any:
         raise ApiError(400, "malformed_body", f"not well-formed JSON: {exc}") from exc
 
 
-def _problems(items: list[Any]) -> list[dict[str, Any]]:
-    """The invalid items of a native batch (``carriers.native.validate_items``).
+def _validated(items: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The events of a native batch and its invalid items (``carriers.native.validate_items``).
 
     When the validator itself fails (a bug in trackstream, not the sender's fault) the batch is
     accepted unchecked rather than refused: it is safe on the raw topic, and the normalizer runs
     the same validator, so it keeps the batch as an ``internal_error`` dead letter (counted in
     ``trackstream_parser_internal_errors_total``) for a replay once the bug is fixed. Refusing would
     turn trackstream's bug into a sender's retry loop or lost events. The bug is logged here too,
-    without the exception's message (``trackstream.crash``)."""
+    without the exception's message (``trackstream.crash``). Then there are no events to return."""
     from carriers.native import validate_items
 
     try:
-        return validate_items(items, datetime.now(UTC))[1]
+        events, problems = validate_items(items, datetime.now(UTC))
+        return list(events), problems
     except Exception as exc:
         log.error("%s, on POST /v1/events: the batch is stored unchecked (the normalizer dead-letters it)\n%s",
                   crash.summary("native", exc), crash.safe_traceback(exc))
-        return []
+        return [], []
 
 
+#: A caller's own event ids are kept in its namespace, ``<key id>:<event id>``, so they cannot
+#: collide with a carrier's (or make a carrier's event look like a duplicate).
+MAX_CALLER_EVENT_ID = 128 - len("tsk_0123456789ab:")
+
+
+def _item_carrier(item: Any) -> str | None:
+    carrier = item.get("carrier") if isinstance(item, dict) else None
+    return carrier.strip().lower() if isinstance(carrier, str) else None
+
+
+def _check_carriers(principal: Principal, items: list[Any]) -> None:
+    refused = sorted({c for c in map(_item_carrier, items) if c and not principal.may_post_for(c)})
+    if refused:
+        raise ApiError(403, "carrier_not_allowed",
+                       f"this key may not post events for {', '.join(refused)} (its carriers: "
+                       f"{', '.join(sorted(principal.carriers)) or 'none'})", carriers=refused)
+
+
+def _namespaced(principal: Principal, items: list[Any], events: list[Any]) -> list[Any]:
+    """The items with each event id in the caller's namespace (admins' ids are kept as given)."""
+    if principal.admin:
+        return items
+    long = [i for i, item in enumerate(items) if isinstance(item.get("event_id"), str)
+            and len(item["event_id"].strip()) > MAX_CALLER_EVENT_ID]
+    if long:
+        raise ApiError(422, "invalid_events", f"event_id must be at most {MAX_CALLER_EVENT_ID} characters",
+                       items=[{"index": i, "field": "event_id", "error": "invalid_event",
+                               "message": f"events[{i}].event_id: at most {MAX_CALLER_EVENT_ID} characters"}
+                              for i in long])
+    if len(events) != len(items):  # the validator failed (see _validated): nothing to namespace with
+        raise ApiError(500, "internal_error", "the events could not be checked; it has been logged")
+    return [{**item, "event_id": f"{principal.key_id}:{event.event_id}"}
+            for item, event in zip(items, events, strict=True)]
+
+
+async def _check_customers(request: web.Request, principal: Principal, events: list[Any]) -> None:
+    """A key bound to customers posts events only for registered shipments of those customers;
+    any other shipment is reported as not found, whether it exists or not."""
+    if principal.customers is None:
+        return
+    keys = sorted({shipment_key(e.carrier, e.tracking_number) for e in events})
+    async with request.app[DB].connection() as conn:
+        cursor = await conn.execute("SELECT shipment_key, customer FROM shipments WHERE shipment_key = ANY(%s)",
+                                    (keys,))
+        owners = {key: customer for key, customer in await cursor.fetchall()}
+    missing = [i for i, e in enumerate(events)
+               if shipment_key(e.carrier, e.tracking_number) not in owners
+               or not principal.sees(owners[shipment_key(e.carrier, e.tracking_number)])]
+    if missing:
+        raise ApiError(404, "shipment_not_found", f"{len(missing)} event(s) are for shipments this key does not "
+                       "know; register them first (POST /v1/shipments)",
+                       items=[{"index": i, "shipment_key": shipment_key(events[i].carrier, events[i].tracking_number)}
+                              for i in missing])
+
+
+@requires("events:write")
 async def post_events(request: web.Request) -> web.Response:
     from carriers.native import load_items
 
     started = time.perf_counter()
+    principal = principal_of(request)
     body = await read_body(request)
     _load_json(body)
     try:
@@ -399,7 +461,8 @@ async def post_events(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_body", f"expected a non-empty JSON list of events: {exc}") from exc
     if not items:
         raise ApiError(400, "invalid_body", "expected a non-empty JSON list of events")
-    problems = _problems(items)
+    _check_carriers(principal, items)
+    events, problems = _validated(items)
     errors = [{"index": p["index"], "field": p["field"], "error": "invalid_event",
                "message": f"events[{p['index']}].{p['field']}: {p['error']}" if p["field"] else p["error"]}
               for p in problems]
@@ -407,7 +470,11 @@ async def post_events(request: web.Request) -> web.Response:
         metrics.INGRESS.labels("events", "invalid").inc()
         raise ApiError(422, "invalid_events", f"{len(errors)} of {len(items)} events are invalid; "
                        "nothing was stored", items=errors)
-    await enqueue_raw(request, names.raw_topic("native"), orjson.dumps(items), _headers(request, "api"))
+    stored = _namespaced(principal, items, events)
+    if principal.customers is not None and len(events) != len(items):
+        raise ApiError(500, "internal_error", "the events could not be checked; it has been logged")
+    await _check_customers(request, principal, events)
+    await enqueue_raw(request, names.raw_topic("native"), orjson.dumps(stored), _headers(request, "api"))
     metrics.INGRESS.labels("events", "accepted").inc()
     metrics.INGRESS_SECONDS.labels("events").observe(time.perf_counter() - started)
     return json_response({"status": "accepted", "accepted": len(items)}, status=202)
@@ -469,10 +536,40 @@ def parse_registration(data: Any, now: datetime) -> ShipmentRegistration:
     )
 
 
+def bind_customer(principal: Principal, registration: ShipmentRegistration) -> ShipmentRegistration:
+    """The registration with the customer a key bound to customers registers for: the one given
+    (which must be one of the key's), or the key's only customer."""
+    if principal.customers is None:
+        return registration
+    if registration.customer is None:
+        if len(principal.customers) != 1:
+            raise ApiError(422, "customer_required", "this key is bound to several customers: name the customer")
+        return dataclasses.replace(registration, customer=next(iter(principal.customers)))
+    if registration.customer not in principal.customers:
+        raise ApiError(403, "customer_not_allowed", "this key may not register shipments for that customer")
+    return registration
+
+
+async def check_not_elsewhere(request: web.Request, principal: Principal, key: str) -> None:
+    """409 when a key bound to customers registers a shipment that belongs to another customer
+    (re-registering it would move it to the caller's customer)."""
+    if principal.customers is None:
+        return
+    async with request.app[DB].connection() as conn:
+        cursor = await conn.execute("SELECT customer FROM shipments WHERE shipment_key = %s", (key,))
+        row = await cursor.fetchone()
+    if row is not None and row[0] is not None and not principal.sees(row[0]):
+        raise ApiError(409, "shipment_registered_elsewhere",
+                       "this tracking number is registered for a customer this key does not serve")
+
+
+@requires("shipments:write")
 async def post_shipment(request: web.Request) -> web.Response:
+    principal = principal_of(request)
     body = await read_body(request)
-    registration = parse_registration(_load_json(body), datetime.now(UTC))
+    registration = bind_customer(principal, parse_registration(_load_json(body), datetime.now(UTC)))
     key = shipment_key(registration.carrier, registration.tracking_number)
+    await check_not_elsewhere(request, principal, key)
     partitions = request.app[SETTINGS].partitions
     await enqueue(request, names.SHIPMENTS_REGISTERED, registration.to_json(), _headers(request, "api"),
                   key=key.encode(), partition=partition_for(key, partitions))

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 import carriers
+from api.access import carrier_wide, requires
 from api.context import DB, SETTINGS
 from api.errors import ApiError, json_response
 from api.ingress import read_body
@@ -65,23 +66,29 @@ def parse_mapping(body: bytes) -> CodeMapping:
     return CodeMapping(status, substatus)
 
 
+@requires("mappings:read", "mappings:write")
 async def list_mappings(request: web.Request) -> web.Response:
+    carrier_wide(request)
     carrier = _carrier(request)
     rows = await mapping_overrides.list_for(request.app[DB], carrier)
     return json_response({"carrier": carrier, "items": [_jsonable(r) for r in rows]})
 
 
+@requires("mappings:write")
 async def put_mapping(request: web.Request) -> web.Response:
+    actor = carrier_wide(request).key_id
     carrier = _carrier(request)
     code = _code(request)
     mapping = parse_mapping(await read_body(request))
-    row, created = await mapping_overrides.put(request.app[DB], carrier, code, mapping, datetime.now(UTC))
+    row, created = await mapping_overrides.put(request.app[DB], carrier, code, mapping, datetime.now(UTC), actor)
     return json_response(_jsonable(row), status=201 if created else 200)
 
 
+@requires("mappings:write")
 async def delete_mapping(request: web.Request) -> web.Response:
+    actor = carrier_wide(request).key_id
     carrier = _carrier(request)
     code = _code(request)
-    if not await mapping_overrides.delete(request.app[DB], carrier, code):
+    if not await mapping_overrides.delete(request.app[DB], carrier, code, actor):
         raise ApiError(404, "mapping_not_found", f"no mapping override for {carrier} code {code!r}")
     return web.Response(status=204)

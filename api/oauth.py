@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from api.access import carrier_authenticated
 from api.context import SETTINGS
 from api.ingress import read_body
 from carriers._util import same_text
@@ -109,6 +110,7 @@ def _credentials(request: web.Request, form: Mapping[str, str]) -> tuple[str, st
     return None
 
 
+@carrier_authenticated
 async def token(request: web.Request) -> web.Response:
     """``POST /v1/oauth/token`` (``application/x-www-form-urlencoded``, ``grant_type=client_credentials``)."""
     clients: Mapping[str, PushClient] = request.app[SETTINGS].push_clients

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from psycopg.rows import dict_row
 
+from api.access import requires
 from api.context import DB
 from api.errors import json_response
 from api.query import _jsonable
@@ -34,6 +35,7 @@ ORDER BY l.carrier, l.account
 """
 
 
+@requires("admin")
 async def list_pollers(request: web.Request) -> web.Response:
     async with request.app[DB].connection() as conn:
         async with conn.cursor(row_factory=dict_row) as cur:

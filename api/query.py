@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from psycopg.rows import dict_row
 
+from api.access import carrier_wide, principal_of, requires
 from api.context import DB
 from api.errors import ApiError, json_response
 from schemas.events import format_utc, parse_utc, shipment_key
@@ -47,15 +48,17 @@ def shipment_json(row: dict[str, Any]) -> dict[str, Any]:
 NUL = "\x00"
 
 
+@requires("shipments:read")
 async def get_shipment(request: web.Request) -> web.Response:
     key = shipment_key(request.match_info["carrier"], request.match_info["tracking_number"])
+    principal = principal_of(request)
     if NUL in key:
         raise ApiError(404, "shipment_not_found", "no such shipment")
     async with request.app[DB].connection() as conn:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(f"SELECT {_SHIPMENT_FIELDS} FROM shipments WHERE shipment_key = %s", (key,))
             row = await cur.fetchone()
-            if row is None:
+            if row is None or not principal.sees(row["customer"]):  # another customer's: as if absent
                 raise ApiError(404, "shipment_not_found", f"no shipment {key}")
             await cur.execute(
                 "SELECT event_id, occurred_at, status, substatus, code, description, location, "
@@ -99,10 +102,15 @@ def _instant(params: Any, name: str) -> datetime | None:
         raise ApiError(400, "invalid_parameter", f"{name} must be YYYY-MM-DD or ISO 8601 with offset") from exc
 
 
+@requires("shipments:read")
 async def search_shipments(request: web.Request) -> web.Response:
     params = request.query
     where: list[str] = []
     args: list[Any] = []
+    own = principal_of(request).customer_filter()
+    if own is not None:
+        where.append("customer = ANY(%s)")
+        args.append(own)
     for name in ("carrier", "customer", "destination_country", "destination_postcode", "order_number"):
         value = params.get(name)
         if value:
@@ -150,12 +158,14 @@ async def search_shipments(request: web.Request) -> web.Response:
     return json_response({"items": [shipment_json(r) for r in rows], "next_cursor": next_cursor})
 
 
+@requires("mappings:read", "mappings:write")
 async def unmapped_codes(request: web.Request) -> web.Response:
     """Carrier codes no mapping row knows yet: how often, since when, and an example event.
 
     Includes codes a coarser fallback still mapped (``resolved_by_fallback`` of their events): the
     code itself is unknown and the table should learn it. A code with an operator's mapping
     override (``api.mappings``) is no longer listed: it is mapped from then on."""
+    carrier_wide(request)
     carrier = request.match_info["carrier"].lower()
     if NUL in carrier:
         return json_response({"carrier": carrier, "items": []})

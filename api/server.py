@@ -13,7 +13,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import feeds, health, ingress, mappings, oauth, pollers, query
+from api import feeds, health, ingress, keys, mappings, oauth, pollers, query
+from api.access import public
+from api.auth import access_context, access_middleware
 from api.context import DB, LAG_PROBE, PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import error_middleware
 from api.packer import RawPacker
@@ -76,6 +78,7 @@ async def _lag_probe(app: web.Application) -> AsyncIterator[None]:
     await probe.close()
 
 
+@public
 async def openapi(request: web.Request) -> web.Response:
     text = resources.files("api").joinpath("openapi.yaml").read_text(encoding="utf-8")
     return web.Response(text=text, content_type="application/yaml")
@@ -89,9 +92,10 @@ def _path(template: str) -> str:
 
 
 def init_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes + 1)
+    app = web.Application(middlewares=[error_middleware, access_middleware],
+                          client_max_size=settings.max_body_bytes + 1)
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_kafka, _db, _lag_probe])
+    app.cleanup_ctx.extend([_kafka, _db, access_context, _lag_probe])
     app.router.add_post(_path("/v1/webhooks/{carrier}"), ingress.webhook)
     app.router.add_get(_path("/v1/webhooks/{carrier}"), ingress.webhook_get, allow_head=False)  # no token: 401
     app.router.add_get(_path("/v1/webhooks/{carrier}/{token}"), ingress.webhook_get, allow_head=False)
@@ -105,6 +109,11 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_put(_path("/v1/carriers/{carrier}/mappings/{code}"), mappings.put_mapping)
     app.router.add_delete(_path("/v1/carriers/{carrier}/mappings/{code}"), mappings.delete_mapping)
     app.router.add_get("/v1/pollers", pollers.list_pollers)
+    app.router.add_get("/v1/keys", keys.list_keys)
+    app.router.add_post("/v1/keys", keys.create_key)
+    app.router.add_get(_path("/v1/keys/{key_id}"), keys.get_key)
+    app.router.add_delete(_path("/v1/keys/{key_id}"), keys.revoke_key)
+    app.router.add_get("/v1/audit", keys.list_audit)
     app.router.add_post("/v1/oauth/token", oauth.token)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", health.healthz)

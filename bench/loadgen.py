@@ -98,7 +98,7 @@ def _cpu() -> float:
 
 
 async def send_all(url: str, bodies: list[bytes], rate: float, connections: int,
-                   timeout: float = 30.0, grace: float = 60.0) -> dict[str, Any]:
+                   timeout: float = 30.0, grace: float = 60.0, key: str | None = None) -> dict[str, Any]:
     total = len(bodies)
     statuses = [0] * total
     late = [math.nan] * total
@@ -109,6 +109,8 @@ async def send_all(url: str, bodies: list[bytes], rate: float, connections: int,
     connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
     in_flight: set[asyncio.Task[None]] = set()
     most_in_flight = 0
     cpu_start = _cpu()
@@ -165,11 +167,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("out", type=Path)
     p.add_argument("--connections", type=int, default=256)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--key-file", type=Path, help="file holding the API key to send (events:write)")
     args = p.parse_args(argv)
     install_event_loop("uvloop")
     plan = steady_plan(planned_count(args.rate, args.seconds), args.prefix, seed=args.seed)
     bodies = [orjson.dumps([item]) for item in plan]
-    result = asyncio.run(send_all(args.url, bodies, args.rate, args.connections))
+    key = args.key_file.read_text(encoding="utf-8").strip() if args.key_file else None
+    result = asyncio.run(send_all(args.url, bodies, args.rate, args.connections, key=key))
     result["shipments"] = len({item["tracking_number"] for item in plan})
     args.out.write_bytes(orjson.dumps(result))
 

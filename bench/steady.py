@@ -76,7 +76,8 @@ def run_steady(settings: Settings, rate: float, seconds: float, *, workers: int,
                   f"{bench.base_url}/v1/events over {connections} connections ...", flush=True)
             gen = subprocess.run(
                 [sys.executable, "-m", "bench.loadgen", f"{bench.base_url}/v1/events", str(rate), str(seconds),
-                 prefix, str(out), "--connections", str(connections), "--seed", str(seed)],
+                 prefix, str(out), "--connections", str(connections), "--seed", str(seed),
+                 "--key-file", str(settings.admin_key_path)],
                 timeout=seconds + 180, check=False)
             if gen.returncode != 0:
                 print(f"bench: the load generator exited with {gen.returncode}", file=sys.stderr)

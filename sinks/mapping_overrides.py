@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from carriers.base import CodeMapping
+from sinks import audit
 
 #: (carrier, code) → mapping: what the normalizer applies.
 Overrides = dict[tuple[str, str], CodeMapping]
@@ -43,8 +44,8 @@ async def list_for(pool: AsyncConnectionPool[Any], carrier: str) -> list[dict[st
 
 
 async def put(pool: AsyncConnectionPool[Any], carrier: str, code: str, mapping: CodeMapping,
-              now: datetime) -> tuple[dict[str, Any], bool]:
-    """Insert or replace one override → (the row, whether it is new)."""
+              now: datetime, actor: str = "system") -> tuple[dict[str, Any], bool]:
+    """Insert or replace one override → (the row, whether it is new); audited as ``actor``."""
     async with pool.connection() as conn:
         async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
@@ -55,15 +56,21 @@ async def put(pool: AsyncConnectionPool[Any], carrier: str, code: str, mapping: 
                 (carrier, code, mapping.status, mapping.substatus, now, now),
             )
             row = await cur.fetchone()
-    assert row is not None  # INSERT ... RETURNING always returns the row
-    created = bool(row.pop("created"))
+            assert row is not None  # INSERT ... RETURNING always returns the row
+            created = bool(row.pop("created"))
+            await audit.record(conn, actor=actor, action="mapping.created" if created else "mapping.changed",
+                               target_type="mapping", target_id=f"{carrier}:{code}",
+                               details={"status": mapping.status, "substatus": mapping.substatus})
     return row, created
 
 
-async def delete(pool: AsyncConnectionPool[Any], carrier: str, code: str) -> bool:
+async def delete(pool: AsyncConnectionPool[Any], carrier: str, code: str, actor: str = "system") -> bool:
     async with pool.connection() as conn:
         async with conn.transaction():
             cursor = await conn.execute("DELETE FROM code_mapping_overrides WHERE carrier = %s AND code = %s",
                                         (carrier, code))
             removed: int = cursor.rowcount
+            if removed:
+                await audit.record(conn, actor=actor, action="mapping.deleted", target_type="mapping",
+                                   target_id=f"{carrier}:{code}")
     return removed > 0

@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -17,8 +18,10 @@ import orjson
 import psycopg
 import pytest
 
+from sinks import keys as key_store
 from tests.fakes.carrier_api import FakeCarrierApi
-from tests.support import remove_stack_data, settings_from, stack_env, with_test_carriers
+from tests.support import bearer, remove_stack_data, settings_from, stack_env, with_test_carriers
+from trackstream.keys_cli import read_key_file
 from trackstream.settings import Settings
 from trackstream.stack.local import LocalStack
 from trackstream.stack.process import ManagedProcess, wait_for
@@ -39,6 +42,27 @@ class System:
 
     def db(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(self.settings.database_url, autocommit=True)
+
+    @property
+    def admin_key(self) -> str:
+        """The admin key the stack created on start (``TRACKSTREAM_ADMIN_KEY_FILE``)."""
+        key = read_key_file(self.settings.admin_key_path)
+        assert key is not None, f"no admin key in {self.settings.admin_key_path}"
+        return key
+
+    async def create_key(self, *scopes: str, name: str = "test key", customers: tuple[str, ...] | None = None,
+                         carriers: tuple[str, ...] = (), personal_data: bool = False, rate_limit: float = 0.0,
+                         expires_days: int | None = None, allow_authenticated: bool = True) -> tuple[str, str]:
+        """A new key in the real key store: (its id, the key)."""
+        from api.keys import authenticated_carriers
+
+        grant = key_store.validate_grant(
+            key_store.Grant(name=name, scopes=scopes, customers=customers, carriers=carriers,
+                            personal_data=personal_data, rate_limit=rate_limit, expires_days=expires_days),
+            authenticated_carriers(self.settings), allow_authenticated)
+        async with await psycopg.AsyncConnection.connect(self.settings.database_url, autocommit=True) as conn:
+            row, key = await key_store.create(conn, grant, "test", datetime.now(UTC))
+        return row["id"], key
 
     def restart_worker(self) -> ManagedProcess:
         if self.worker.alive():
@@ -100,6 +124,14 @@ def system() -> Iterator[System]:
 
 @pytest.fixture
 async def http(system: System) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client that sends the stack's admin key (webhook routes ignore it: they use the carrier's own scheme)."""
+    async with aiohttp.ClientSession(base_url=system.base_url, headers=bearer(system.admin_key)) as session:
+        yield session
+
+
+@pytest.fixture
+async def anonymous(system: System) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client without any key."""
     async with aiohttp.ClientSession(base_url=system.base_url) as session:
         yield session
 

@@ -6,9 +6,15 @@ import asyncio
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from api.access import Principal
+from api.auth import VERIFIER
+from api.errors import ApiError
 from schemas.raw import RawItem
 from schemas.raw import items as raw_items
 from trackstream.settings import Settings
@@ -86,3 +92,26 @@ async def raw_payloads(settings: Settings, carrier: str, needle: bytes, timeout:
     it: the items of packed records (``schemas.raw``), single records as they are."""
     return [item for value, headers in await raw_records(settings, carrier, timeout)
             for item in raw_items(value, headers) if needle in item.payload]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+ADMIN_PRINCIPAL = Principal(key_id="tsk_000000000000", name="in-process admin", scopes=frozenset({"admin"}),
+                            customers=None, carriers=frozenset(), personal_data=True, rate_limit=0.0)
+
+
+def admit_one_key(app: web.Application, principal: Principal = ADMIN_PRINCIPAL) -> dict[str, str]:
+    """After the app started (its ``cleanup_ctx`` ran): it accepts one made-up key; returns the
+    headers that send it. Only for handler tests that run with no database at all; anything with
+    a database uses real keys (``System.admin_key``, ``create_key``)."""
+    key = f"{principal.key_id}.{'k' * 43}"
+
+    async def verify(given: str, now: datetime) -> Principal:
+        if given != key:
+            raise ApiError(401, "invalid_key", "not the in-process test key")
+        return principal
+
+    app[VERIFIER].verify = verify  # type: ignore[method-assign,assignment]  # never looks anything up
+    return bearer(key)

@@ -292,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
         "coverage", help="per carrier and code table: documented codes, how many are mapped, which are not "
                          "(exit 1 if any documented code is unmapped)")
     cov.add_argument("--carrier", action="append", metavar="NAME", help="only this carrier (repeatable)")
+    k = sub.add_parser("keys", help="API keys: create, list, revoke")
+    from trackstream.keys_cli import add_arguments as keys_arguments
+
+    keys_arguments(k)
     i = sub.add_parser("import", help="import carrier payload files, JSON lines or CSV into the raw topics")
     from trackstream.feeds.cli import add_arguments as import_arguments
 
@@ -343,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_import(args, settings)
     if args.command == "poll":
         return cmd_poll(settings, args)
+    if args.command == "keys":
+        from trackstream.keys_cli import run as run_keys
+
+        return run_keys(settings, args)
     if args.command == "bench":
         import signal
 

@@ -79,6 +79,17 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "TRACKSTREAM_MAPPING_REFRESH_SECONDS": ("5", "How often the normalizer reloads code mapping overrides."),
     "TRACKSTREAM_PRODUCER_LINGER": ("0.001", "Seconds the worker's producer waits to batch messages (0: at once)."),
     "TRACKSTREAM_LAG_REFRESH_SECONDS": ("10", "/metrics measures consumer lag at most this often."),
+    "TRACKSTREAM_KEY_RATE_LIMIT": (
+        "50", "Requests per second a new API key may make (per API process; burst: twice that); 0: unlimited."
+    ),
+    "TRACKSTREAM_KEY_CACHE_SECONDS": (
+        "5", "The API re-reads a key from PostgreSQL after this long: a revoked key stops working within it."
+    ),
+    "TRACKSTREAM_METRICS_REQUIRE_KEY": ("0", "1: /metrics needs a key with scope metrics:read (or admin)."),
+    "TRACKSTREAM_ADMIN_KEY_FILE": (
+        "", "Where `trackstream up` writes the admin key it creates on first start (mode 0600); "
+        "default: admin-key in the data folder."
+    ),
 }
 
 
@@ -208,6 +219,10 @@ class Settings:
     worker_id: str
     mapping_refresh_seconds: float
     lag_refresh_seconds: float = 10.0
+    key_rate_limit: float = 50.0
+    key_cache_seconds: float = 5.0
+    metrics_require_key: bool = False
+    admin_key_file: Path | None = None
     producer_linger: float = 0.001
     poll_accounts: str = ""
     poll_in_worker: bool = True
@@ -264,6 +279,11 @@ class Settings:
             worker_id=_str(env, "TRACKSTREAM_WORKER_ID") or socket.gethostname(),
             mapping_refresh_seconds=_positive(env, "TRACKSTREAM_MAPPING_REFRESH_SECONDS"),
             lag_refresh_seconds=_positive(env, "TRACKSTREAM_LAG_REFRESH_SECONDS"),
+            key_rate_limit=_non_negative(env, "TRACKSTREAM_KEY_RATE_LIMIT"),
+            key_cache_seconds=_non_negative(env, "TRACKSTREAM_KEY_CACHE_SECONDS"),
+            metrics_require_key=_str(env, "TRACKSTREAM_METRICS_REQUIRE_KEY") in ("1", "true", "yes"),
+            admin_key_file=Path(_str(env, "TRACKSTREAM_ADMIN_KEY_FILE")).absolute()
+            if _str(env, "TRACKSTREAM_ADMIN_KEY_FILE") else None,
             producer_linger=_non_negative(env, "TRACKSTREAM_PRODUCER_LINGER"),
             poll_accounts=_str(env, "TRACKSTREAM_POLL_ACCOUNTS"),
             poll_in_worker=_str(env, "TRACKSTREAM_POLL_IN_WORKER") in ("1", "true", "yes"),
@@ -286,6 +306,11 @@ class Settings:
     def configured_carriers(self) -> tuple[str, ...]:
         """Carriers defined by a file in ``TRACKSTREAM_CARRIERS_DIR``, sorted."""
         return tuple(sorted(self.carrier_definitions))
+
+    @property
+    def admin_key_path(self) -> Path:
+        """The file ``trackstream up`` keeps its admin key in."""
+        return self.admin_key_file or self.data_dir / "admin-key"
 
     @property
     def kafka_servers(self) -> list[str]:

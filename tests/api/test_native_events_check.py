@@ -20,6 +20,7 @@ from api import ingress
 from api.server import init_app
 from carriers import native
 from schemas.events import TrackingEvent
+from tests.support import admit_one_key
 from trackstream.settings import Settings
 from trackstream.stack.ephemeral import free_port
 
@@ -47,7 +48,7 @@ def validator_bug(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("validator_bug")
 def test_a_validator_crash_leaves_nothing_to_refuse(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="api.ingress"):
-        assert ingress._problems([event(), event(attributes={"account": SECRET})]) == []
+        assert ingress._validated([event(), event(attributes={"account": SECRET})]) == ([], [])
     assert "internal error in the native parser: KeyError at tests/api/test_native_events_check.py:" in caplog.text
     assert "stored unchecked" in caplog.text and "Traceback (most recent call last)" in caplog.text
     assert SECRET not in caplog.text
@@ -55,7 +56,7 @@ def test_a_validator_crash_leaves_nothing_to_refuse(caplog: pytest.LogCaptureFix
 
 @pytest.mark.usefixtures("validator_bug")
 def test_invalid_items_are_still_refused_while_the_validator_works() -> None:
-    assert [(p["index"], p["field"]) for p in ingress._problems([event(), event(status="teleported")])] == [
+    assert [(p["index"], p["field"]) for p in ingress._validated([event(), event(status="teleported")])[1]] == [
         (1, "status")]
 
 
@@ -63,10 +64,11 @@ def test_invalid_items_are_still_refused_while_the_validator_works() -> None:
 async def test_the_handler_takes_the_batch_on_to_the_broker() -> None:
     env = {"TRACKSTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
            "TRACKSTREAM_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"}
-    server = TestServer(init_app(Settings.from_env(env)), host="127.0.0.1", port=free_port())
+    app = init_app(Settings.from_env(env))
+    server = TestServer(app, host="127.0.0.1", port=free_port())
     await server.start_server()
     try:
-        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as client:
+        async with aiohttp.ClientSession(base_url=str(server.make_url("")), headers=admit_one_key(app)) as client:
             async with client.post("/v1/events", json=[event(attributes={"account": SECRET})]) as resp:
                 body = await resp.json()
                 assert (resp.status, body["error"]) == (503, "broker_unavailable"), body

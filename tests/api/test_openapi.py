@@ -18,6 +18,7 @@ from aiohttp.test_utils import make_mocked_request
 
 import api
 from api import ingress, query
+from api.access import Policy, policy_of
 from api.server import init_app, openapi
 from carriers import native
 from schemas.events import Location, normalize_tracking_number
@@ -170,6 +171,40 @@ def test_spec_documents_exactly_the_registered_routes(spec: Json) -> None:
     )
 
 
+def route_policies() -> dict[tuple[str, str], Policy]:
+    app = init_app(Settings.from_env({}))
+    found: dict[tuple[str, str], Policy] = {}
+    for route in app.router.routes():
+        policy = policy_of(route.handler)
+        if route.method != "HEAD" and route.resource is not None and policy is not None:
+            found[(route.method, route.resource.canonical)] = policy
+    return found
+
+
+def test_security_and_scopes_are_the_routes_policies(spec: Json) -> None:
+    """A keyed route takes the bearer key (the document's default security), lists the scopes that
+    admit it and documents 401/403/429; an open route (public, the carrier's own authentication,
+    /metrics by default) says ``security: []``."""
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        **spec["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert spec["security"] == [{"bearerAuth": []}]
+    policies = route_policies()
+    for method, path, operation in operations(spec):
+        policy = policies[(method, route_of(path))]
+        where = f"{method} {path}"
+        if policy.kind == "key":
+            assert "security" not in operation, where
+            assert operation["x-required-scopes"] == list(policy.scopes), where
+            for status, name in (("401", "Unauthorized"), ("403", "Forbidden"), ("429", "RateLimited")):
+                assert operation["responses"][status] == {"$ref": f"#/components/responses/{name}"}, where
+        else:
+            assert operation["security"] == [], where
+            assert operation["x-required-scopes"] == [], where
+    rate_limited = spec["components"]["responses"]["RateLimited"]
+    assert "Retry-After" in rate_limited["headers"]
+    assert "scope" in schema_properties(spec, json_schema_of(spec, spec["components"]["responses"]["Forbidden"]))
+
+
 def test_feed_paths_are_native_and_every_carrier_with_an_adapter(spec: Json) -> None:
     from trackstream.feeds.formats import NATIVE, payload_carriers
 
@@ -278,8 +313,8 @@ def test_every_carrier_success_answer_is_documented(spec: Json) -> None:
 
 def test_ingress_status_codes(spec: Json) -> None:
     paths = spec["paths"]
-    assert set(paths["/v1/events"]["post"]["responses"]) == {"202", "400", "413", "422", "500", "503"}
-    assert set(paths["/v1/shipments"]["post"]["responses"]) == {"202", "400", "413", "422", "500", "503"}
+    assert set(paths["/v1/events"]["post"]["responses"]) >= {"202", "400", "404", "413", "422", "500", "503"}
+    assert set(paths["/v1/shipments"]["post"]["responses"]) >= {"202", "400", "409", "413", "422", "500", "503"}
     # a 202 creates nothing yet: no Location (a client or fuzzer would expect the shipment there at once)
     assert "headers" not in paths["/v1/shipments"]["post"]["responses"]["202"]
     invalid = json_schema_of(spec, paths["/v1/events"]["post"]["responses"]["422"])
@@ -346,7 +381,7 @@ def test_search_parameters(spec: Json) -> None:
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, query.MAX_LIMIT, 50)
     status = params["status"]
     assert (status["style"], status["explode"], status["schema"]["type"]) == ("form", False, "array")
-    assert set(operation["responses"]) == {"200", "400", "500", "503"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "429", "500", "503"}
 
 
 # --- taxonomy ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import aiohttp
 
 from schemas.raw import is_packed, unpack
 from tests.conftest import System
-from tests.support import eventually, raw_records
+from tests.support import bearer, eventually, raw_records
 from trackstream.stack.ephemeral import free_port
 from trackstream.stack.process import ManagedProcess, port_open, wait_for
 
@@ -68,7 +68,8 @@ async def test_sigkill_of_the_api_mid_pack_loses_no_acknowledged_webhook(system:
             api.kill()
 
         timeout = aiohttp.ClientTimeout(total=20)
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", timeout=timeout) as session:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", timeout=timeout,
+                                         headers=bearer(system.admin_key)) as session:
             await asyncio.gather(killer(), *(caller(session, c) for c in range(CALLERS)))
         assert not api.alive()
         assert len(acked) > 200, f"too few webhooks were accepted before the kill ({len(acked)})"

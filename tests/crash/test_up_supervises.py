@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 import psycopg
 
+from tests.support import bearer
 from trackstream.stack.ephemeral import remove_stack_data, stack_env
 from trackstream.stack.process import port_open
 
@@ -138,13 +139,15 @@ async def test_up_restarts_a_killed_worker_and_loses_nothing() -> None:
 
             kills_done = asyncio.Event()
 
+            key = bearer((data_dir / "admin-key").read_text().strip())  # written by `up` on first start
+
             async def send() -> None:
                 k = 0
                 while not kills_done.is_set():
                     batch = [event(carrier, k + i) for i in range(PER_REQUEST)]
                     k += PER_REQUEST
                     try:
-                        async with http.post("/v1/events", data=orjson.dumps(batch)) as resp:
+                        async with http.post("/v1/events", data=orjson.dumps(batch), headers=key) as resp:
                             if resp.status == 202:
                                 accepted.extend(batch)
                             else:

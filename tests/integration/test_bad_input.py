@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from api.server import init_app
 from tests.conftest import System
-from tests.support import eventually, free_port
+from tests.support import bearer, eventually, free_port
 
 POSTNL_AUTH = {"Authorization": "Bearer test-postnl-token"}
 
@@ -121,7 +121,7 @@ async def test_503_when_the_broker_cannot_take_it(system: System) -> None:
     server = TestServer(app, host="127.0.0.1", port=free_port())
     await server.start_server()
     try:
-        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as client:
+        async with aiohttp.ClientSession(base_url=str(server.make_url("")), headers=bearer(system.admin_key)) as client:
             async with client.post("/v1/events", json=[{"carrier": "fleet", "tracking_number": "NOPE1",
                                                          "status": "in_transit",
                                                          "occurred_at": "2026-11-20T10:00:00+01:00"}]) as resp:

@@ -24,7 +24,7 @@ from aiokafka.structs import TopicPartition
 
 from api.server import init_app
 from tests.conftest import System, samples_dir
-from tests.support import eventually, free_port
+from tests.support import bearer, eventually, free_port
 from trackstream.settings import Settings
 
 UPS_ALERT_NUMBER = b"1Z204W4R0308071865"
@@ -316,7 +316,8 @@ async def test_feed_size_limit_and_unreachable_broker(system: System) -> None:
         server = TestServer(init_app(Settings.from_env(env)), host="127.0.0.1", port=free_port())
         await server.start_server()
         try:
-            async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as client:
+            async with aiohttp.ClientSession(base_url=str(server.make_url("")),
+                                             headers=bearer(system.admin_key)) as client:
                 async with client.post("/v1/feeds/fleet", data=data.encode(),
                                        headers={"Content-Type": "text/csv"}) as resp:
                     assert resp.status == status, await resp.text()

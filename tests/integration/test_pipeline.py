@@ -171,19 +171,22 @@ async def test_postnl_response_timeline(http: aiohttp.ClientSession) -> None:
     assert result["events"][-1]["occurred_at"] == "2022-11-08T09:13:20Z"
 
 
-async def test_myparcel_and_ups_pushes_are_authenticated_and_stored(http: aiohttp.ClientSession) -> None:
+async def test_myparcel_and_ups_pushes_are_authenticated_and_stored(
+    http: aiohttp.ClientSession, anonymous: aiohttp.ClientSession
+) -> None:
     notification = "webhook-shipment_status_change-notification-doc-example.json"
     myparcel = (samples_dir() / "myparcel" / notification).read_bytes()
     ups = (samples_dir() / "ups" / "track-alert-webhook-delivered-cie.json").read_bytes()
-    async with http.post("/v1/webhooks/myparcel", data=myparcel,
+    async with anonymous.post("/v1/webhooks/myparcel", data=myparcel,
                          headers={"X-MyParcel-Authorization": base64.b64encode(b"wrong").decode()}) as resp:
         assert resp.status == 401 and (await resp.json())["error"] == "invalid_token"
-    async with http.post("/v1/webhooks/ups", data=ups, headers={"credential": "nope"}) as resp:
+    async with anonymous.post("/v1/webhooks/ups", data=ups, headers={"credential": "nope"}) as resp:
         assert resp.status == 401 and (await resp.json())["error"] == "invalid_token"
     auth = base64.b64encode(b"test-myparcel-key").decode()
-    async with http.post("/v1/webhooks/myparcel", data=myparcel, headers={"X-MyParcel-Authorization": auth}) as resp:
+    async with anonymous.post("/v1/webhooks/myparcel", data=myparcel,
+                              headers={"X-MyParcel-Authorization": auth}) as resp:
         assert resp.status == 202, await resp.text()
-    async with http.post("/v1/webhooks/ups", data=ups, headers={"credential": "test-ups-credential"}) as resp:
+    async with anonymous.post("/v1/webhooks/ups", data=ups, headers={"credential": "test-ups-credential"}) as resp:
         assert resp.status == 200, await resp.text()  # UPS Track Alert: "return a 200 status"
         assert await resp.json() == {"status": "accepted"}
     ups_number = orjson.loads(ups)["trackingNumber"]

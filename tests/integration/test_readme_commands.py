@@ -36,9 +36,9 @@ def _commands() -> tuple[str, str]:
     return run, test
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -97,11 +97,16 @@ def _run_until_queryable(argv: list[str], clone: Path, env: dict[str, str], log_
             pytest.fail("make run did not become ready:\n" + log_path.read_text()[-3000:])
         body = orjson.dumps([{"carrier": "readme", "tracking_number": "RM1", "status": "delivered",
                               "occurred_at": "2026-11-21T10:00:00+01:00"}])
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/events", data=body, method="POST")
+        # the admin key `make run` wrote on first start, where the README says it is
+        key_file = clone / ".trackstream" / "admin-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
+        assert _get(f"http://127.0.0.1:{port}/v1/shipments/readme/RM1")[0] == 401  # no key: nothing to see
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/events", data=body, method="POST", headers=key)
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 202
         for _ in range(120):
-            status, payload = _get(f"http://127.0.0.1:{port}/v1/shipments/readme/RM1")
+            status, payload = _get(f"http://127.0.0.1:{port}/v1/shipments/readme/RM1", key)
             if status == 200:
                 assert orjson.loads(payload)["status"] == "delivered"
                 break

@@ -28,7 +28,8 @@ from psycopg.types.json import Jsonb
 
 from sinks.migrations import migrate
 from tests.conftest import System
-from tests.support import free_port
+from tests.support import free_port, settings_from
+from trackstream.keys_cli import ensure_admin_key, read_key_file
 from trackstream.stack.process import ManagedProcess, port_open, wait_for
 
 #: Test cases per operation and phase: enough to reach every documented answer, small enough
@@ -44,6 +45,7 @@ class FuzzedApi:
     database_url: str
     process: ManagedProcess
     work_dir: Path
+    admin_key: str  # in the fuzzed API's own key store
 
 
 def _database_url(url: str, database: str) -> str:
@@ -91,12 +93,17 @@ def fuzzed_api(system: System, tmp_path: Path) -> Iterator[FuzzedApi]:
     process: ManagedProcess | None = None
     try:
         migrate(database_url)
+        key_file = ensure_admin_key(settings_from({**system.env, "TRACKSTREAM_DATABASE_URL": database_url,
+                                                   "TRACKSTREAM_ADMIN_KEY_FILE": str(tmp_path / "admin-key")}))
+        admin_key = read_key_file(key_file)
+        assert admin_key is not None
         port = free_port()
         metrics_dir = tmp_path / "metrics"
         metrics_dir.mkdir()
         env = system.stack.child_env({
             **system.env,
             "TRACKSTREAM_DATABASE_URL": database_url,
+            "TRACKSTREAM_ADMIN_KEY_FILE": str(key_file),
             "TRACKSTREAM_HTTP_HOST": "127.0.0.1",
             "TRACKSTREAM_HTTP_PORT": str(port),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
@@ -112,7 +119,7 @@ def fuzzed_api(system: System, tmp_path: Path) -> Iterator[FuzzedApi]:
 
         wait_for(up, 60, "the fuzzed API")
         with heartbeats_relayed(system.settings.database_url, database_url):
-            yield FuzzedApi(f"http://127.0.0.1:{port}", database_url, process, tmp_path)
+            yield FuzzedApi(f"http://127.0.0.1:{port}", database_url, process, tmp_path, admin_key)
     finally:
         if process is not None:
             process.stop()
@@ -131,13 +138,14 @@ parameters = { "query.skip_invalid" = "false" }
 """
 
 
-def schemathesis_command(base_url: str, work_dir: Path) -> list[str]:
+def schemathesis_command(base_url: str, work_dir: Path, key: str) -> list[str]:
     st = Path(sys.executable).with_name("st")
     config = work_dir / "schemathesis.toml"
     config.write_text(CONFIG, encoding="utf-8")
     return [
         str(st), "--config-file", str(config), "run", f"{base_url}/v1/openapi.yaml", "--url", base_url,
         "--checks", "all",
+        "--header", f"Authorization: Bearer {key}",  # Schemathesis masks it in what it prints
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", str(SEED),
         "--workers", "1",  # Hypothesis' caches are not thread-safe (flaky KeyError in its lambda sources)
@@ -149,14 +157,15 @@ def schemathesis_command(base_url: str, work_dir: Path) -> list[str]:
 
 
 def test_schemathesis_finds_no_mismatch(fuzzed_api: FuzzedApi) -> None:
-    command = schemathesis_command(fuzzed_api.base_url, fuzzed_api.work_dir)
+    command = schemathesis_command(fuzzed_api.base_url, fuzzed_api.work_dir, fuzzed_api.admin_key)
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
                             cwd=fuzzed_api.work_dir, stdin=subprocess.DEVNULL)
     seconds = time.monotonic() - started
     output = result.stdout + result.stderr
-    print(output)  # the whole report, shown by pytest when the test fails
+    print(output.replace(fuzzed_api.admin_key, "<admin key>"))  # the whole report, shown when the test fails
     assert fuzzed_api.process.alive(), f"the fuzzed API died:\n{fuzzed_api.process.tail()}"
+    output = output.replace(fuzzed_api.admin_key, "<admin key>")
     assert result.returncode == 0, (
         f"Schemathesis found failures (exit {result.returncode}, {seconds:.0f}s):\n{output[-20000:]}\n"
         f"--- API log ---\n{fuzzed_api.process.tail(60)}"

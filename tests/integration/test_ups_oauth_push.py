@@ -46,7 +46,8 @@ async def test_ups_v2_fetches_a_token_then_pushes(system: System, http: aiohttp.
     await eventually(delivered, 60, what="the v2 push stored")
 
 
-async def test_ups_v2_refusals(system: System, http: aiohttp.ClientSession) -> None:
+async def test_ups_v2_refusals(system: System, anonymous: aiohttp.ClientSession) -> None:
+    http = anonymous  # a carrier sends no trackstream key
     async with await fetch_token(http, system, secret="wrong-secret-0123456789") as resp:
         assert resp.status == 401
         assert resp.headers["WWW-Authenticate"].startswith("Basic")

@@ -79,6 +79,9 @@ class LocalStack:
         applied = migrate(self.settings.database_url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        from trackstream.keys_cli import ensure_admin_key
+
+        ensure_admin_key(self.settings)
 
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -242,8 +245,8 @@ def up(settings: Settings) -> int:
             stack.start_worker(f"worker-{n + 1}", fast)
         stack.start_api()
         print(f"trackstream is up: API http://{settings.http_host}:{settings.http_port} "
-              f"(Kafka {settings.kafka_bootstrap}, data in {settings.data_dir}). Ctrl-C stops it.",
-              flush=True)
+              f"(Kafka {settings.kafka_bootstrap}, data in {settings.data_dir}; admin API key in "
+              f"{settings.admin_key_path}). Ctrl-C stops it.", flush=True)
 
         def restart(name: str) -> ManagedProcess:
             return stack.start_api(wait=False) if name == "api" else stack.start_worker(name, fast)
