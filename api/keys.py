@@ -134,8 +134,7 @@ async def list_audit(request: web.Request) -> web.Response:
         if value:
             where.append(f"{name} = %s")
             args.append(value)
-    if any(NUL in arg for arg in args):  # stored text never holds NUL
-        return json_response({"items": []})
+    matches_nothing = any(NUL in arg for arg in args)  # stored text never holds NUL
     since = _instant(params, "since")
     if since is not None:
         where.append("at >= %s")
@@ -146,6 +145,8 @@ async def list_audit(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_parameter", "limit must be an integer") from exc
     if not 1 <= limit <= MAX_AUDIT:
         raise ApiError(400, "invalid_parameter", f"limit must be between 1 and {MAX_AUDIT}")
+    if matches_nothing:
+        return json_response({"items": []})
     sql = "SELECT id, at, actor, action, target_type, target_id, details FROM audit_log"
     if where:
         sql += " WHERE " + " AND ".join(where)
