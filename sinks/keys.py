@@ -66,6 +66,8 @@ def validate_grant(grant: Grant, authenticated_carriers: frozenset[str], allow_a
     unknown = [s for s in grant.scopes if s not in SCOPES]
     if unknown:
         raise GrantError(f"unknown scope {unknown[0]!r} (scopes: {', '.join(SCOPES)})")
+    if len(grant.carriers) > MAX_LIST or len(grant.customers or ()) > MAX_LIST:  # as given, before duplicates go
+        raise GrantError(f"at most {MAX_LIST} customers and {MAX_LIST} carriers per key")
     customers = None
     if grant.customers is not None:
         customers = tuple(sorted({c.strip() for c in grant.customers}))
