@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from carriers.base import CodeMapping, load_mapping_file
+from carriers.zones import Place
+from schemas.events import TZ_CARRIER_ZONE, TZ_GIVEN
 
 #: ``lookup(code)`` → the mapping the adapter would use for that code, or None (unmapped).
 Lookup = Callable[[str], CodeMapping | None]
@@ -157,17 +160,132 @@ def _code_gaps(carrier: str) -> list[str]:
 
 CODES = Section("codes", ("table", "documented", "mapped", "unmapped"), _code_rows, _code_gaps)
 
+# --- time zones: how each kind of location a carrier gives is placed ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneKind:
+    """A kind of location (or time) a carrier's payloads carry, ``gives`` what the adapter hands
+    the zone resolver, and an ``example`` of it as the adapter builds it. ``fixed``: the carrier's
+    times need no resolving (``given``: they carry an offset; ``carrier_zone``: one zone for all)."""
+
+    kind: str
+    gives: str
+    example: Place | None = None
+    fixed: str = ""
+
+
+def _zone_kinds() -> dict[str, list[ZoneKind]]:
+    from carriers.zones import DESTINATION, ORIGIN
+
+    def kind(title: str, gives: str, **place: Any) -> ZoneKind:
+        return ZoneKind(title, gives, Place(**place))
+
+    return {
+        "postnl": [
+            ZoneKind("time with an offset", "the offset", fixed=TZ_GIVEN),
+            kind("event, domestic", "sender and receiver countries", origin_country="NL", destination_country="NL"),
+            kind("delivery abroad, one-zone country", "the countries, the leg", origin_country="NL",
+                 destination_country="BE", leg=DESTINATION),
+            kind("delivery abroad, several zones", "the countries, the leg", origin_country="NL",
+                 destination_country="US", leg=DESTINATION),
+        ],
+        "dhl_parcel_nl": [
+            kind("address in a one-zone country", "city, country", city="Utrecht", country="NL"),
+            kind("address without a country", "the shipment's countries, the leg", origin_country="NL",
+                 destination_country="DE", leg=DESTINATION),
+        ],
+        "dpd_nl": [
+            kind("poll: 'City (CC)' location", "city, country", city="Venlo", country="NL"),
+            kind("push: depot number only", "nothing that places it"),
+        ],
+        "gls_nl": [
+            kind("event with city and country", "city, country", city="Zwolle", country="NL"),
+            kind("event abroad", "city, country", city="Neuenstein", country="DE"),
+        ],
+        "dhl_express": [
+            kind("service area with an airport code", "code, city, state, country", code="JFK", city="NEW YORK",
+                 region="NY", country="US", origin_country="US", destination_country="US"),
+            kind("service area code and name, Mexico", "code, name, country", code="HMO", name="HERMOSILLO",
+                 country="MX", origin_country="US", destination_country="MX"),
+            kind("'CITY,ST' without a code", "city, state, country", city="LOS ANGELES", region="CA",
+                 country="US"),
+            kind("one-zone country", "country", country="DE"),
+        ],
+        "fedex": [
+            kind("scan location, US", "city, state, country", city="MEMPHIS", region="TN", country="US"),
+            kind("scan location, Canada", "city, province, country", city="TORONTO", region="ON", country="CA"),
+            kind("scan without a location", "the shipment's countries, the leg", origin_country="US",
+                 destination_country="NL", leg=DESTINATION),
+        ],
+        "ups": [
+            ZoneKind("activity with gmtOffset", "the offset", fixed=TZ_GIVEN),
+            kind("activity location, US", "city, state, country", city="ATLANTA", region="GA", country="US"),
+            kind("activity location, Australia", "city, state, country", city="PERTH", region="WA", country="AU"),
+        ],
+        "tnt": [
+            kind("depot with an airport code", "code, name, shipment countries", code="LHR", name="HEATHROW",
+                 origin_country="NL", destination_country="GB"),
+            kind("delivery town", "town, destination country, the leg", city="Sydney", country="AU",
+                 destination_country="AU", leg=DESTINATION),
+            kind("depot unknown, origin leg", "the shipment's countries, the leg", origin_country="IE",
+                 destination_country="NL", leg=ORIGIN),
+        ],
+        "myparcel": [ZoneKind("every time", "the zone the payload names (default Europe/Amsterdam)",
+                              fixed=TZ_CARRIER_ZONE)],
+        "sendcloud": [ZoneKind("every time", "epochs, Z or an offset", fixed=TZ_GIVEN)],
+        "native": [ZoneKind("every time", "an offset (required)", fixed=TZ_GIVEN)],
+    }
+
+
+#: January and July, noon: a zone's both offsets where it has two.
+_PROBES = (datetime(2026, 1, 15, 12), datetime(2026, 7, 15, 12))
+
+
+def _home(carrier: str) -> str:
+    import importlib
+
+    return str(getattr(importlib.import_module(f"carriers.{carrier}"), "HOME_ZONE", "UTC"))
+
+
+def zone_rows(carrier: str) -> list[tuple[str, ...]]:
+    """Per kind of location: what it gives, and how the resolver places it in January and July
+    (``tz_source``: the zone)."""
+    from carriers.zones import resolve
+
+    rows: list[tuple[str, ...]] = []
+    for found in _zone_kinds().get(carrier, []):
+        if found.example is None:
+            rows.append((found.kind, found.gives, found.fixed))
+            continue
+        cells = []
+        for probe in _PROBES:
+            placed = resolve(found.example, probe, _home(carrier))
+            cells.append(f"{placed.source}: {placed.tz}")
+        rows.append((found.kind, found.gives, cells[0] if cells[0] == cells[1] else " / ".join(cells)))
+    return rows
+
+
+def _zone_gaps(carrier: str) -> list[str]:
+    """Nothing here fails the command: an ``assumed`` row is visible in the report, and is what
+    the payload gives (a DPD push names only a depot), not a table trackstream could complete."""
+    return []
+
+
+ZONES = Section("time zones", ("location", "gives", "placed by (January / July)"), zone_rows, _zone_gaps)
+
 #: The report's sections, in order. Append a ``Section`` to report something else per carrier.
-SECTIONS: list[Section] = [CODES]
+SECTIONS: list[Section] = [CODES, ZONES]
 
 
 def covered_carriers() -> list[str]:
     """The carriers the report covers: every built-in adapter, in registration order."""
     import carriers as registry
 
-    return [name for name in registry.ADAPTERS if name in LOOKUPS] + [
-        name for name in LOOKUPS if name not in registry.ADAPTERS
-    ]
+    reported = set(LOOKUPS) | set(_zone_kinds())
+    return [name for name in registry.ADAPTERS if name in reported] + sorted(
+        name for name in reported if name not in registry.ADAPTERS
+    )
 
 
 def _table(columns: Sequence[str], rows: Sequence[tuple[str, ...]], indent: str) -> list[str]:

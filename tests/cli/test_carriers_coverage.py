@@ -55,12 +55,12 @@ def test_every_documented_code_is_mapped() -> None:
     result = run("carriers", "coverage")
     assert result.returncode == 0, result.stderr
     rows = _rows(result.stdout)
-    assert {c: {t: r[0] for t, r in tables.items()} for c, tables in rows.items()} == DOCUMENTED_COUNTS
+    assert {c: {t: r[0] for t, r in tables.items()} for c, tables in rows.items() if tables} == DOCUMENTED_COUNTS
     for carrier, tables in rows.items():
         for table, (documented, mapped, unmapped) in tables.items():
             assert (mapped, unmapped) == (documented, "-"), f"{carrier}.{table}: {unmapped}"
     total = sum(sum(t.values()) for t in DOCUMENTED_COUNTS.values())
-    assert result.stdout.splitlines()[-1] == f"codes: {total} documented, {total} mapped, 0 unmapped (6 carriers)"
+    assert result.stdout.splitlines()[-1] == f"codes: {total} documented, {total} mapped, 0 unmapped (11 carriers)"
     assert result.stderr == ""
 
 
@@ -116,7 +116,7 @@ def test_sections_are_a_hook_for_other_reports() -> None:
         lambda carrier: [("depot", "depot table")] if carrier == "tnt" else [],
         lambda carrier: ["tnt.zones: DZ5"] if carrier == "tnt" else [],
     )
-    text, gaps = coverage.report(["tnt", "ups"], [*coverage.SECTIONS, extra])
+    text, gaps = coverage.report(["tnt", "ups"], [coverage.CODES, extra])
     lines = text.splitlines()
     start = lines.index("  zones:")
     assert lines[start - 1].startswith("    summary_codes")  # after tnt's code tables
@@ -124,7 +124,54 @@ def test_sections_are_a_hook_for_other_reports() -> None:
     assert lines[start + 3] == "ups"  # ups has no zone rows: no zones heading
     assert "zones:" not in "\n".join(lines[start + 3:])
     assert gaps == ["tnt.zones: DZ5"]
-    assert coverage.SECTIONS == [coverage.CODES]
+    assert coverage.SECTIONS == [coverage.CODES, coverage.ZONES]
+
+
+ZONE_ROW = re.compile(r"^    (.+?)\s{2,}(.+?)\s{2,}(\S.*)$")
+
+
+def _zone_rows(text: str) -> dict[str, dict[str, str]]:
+    """carrier → location kind → how it is placed, read back from the printed report."""
+    out: dict[str, dict[str, str]] = {}
+    carrier, inside = "", False
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            carrier, inside = line.strip(), False
+        elif line.startswith("  ") and not line.startswith("    "):
+            inside = line.strip() == "time zones:"
+        elif inside and (match := ZONE_ROW.match(line)) and match.group(1) != "location":
+            out.setdefault(carrier, {})[match.group(1)] = match.group(3)
+    return out
+
+
+def test_the_report_says_how_each_kind_of_location_gets_its_zone() -> None:
+    result = run("carriers", "coverage")
+    assert result.returncode == 0, result.stderr
+    zones = _zone_rows(result.stdout)
+    assert set(zones) == set(carriers.ADAPTERS)  # every built-in adapter, not only those with code lists
+    # what the resolver really does (rows are computed, not written): multi-zone countries by state,
+    # province or airport code, one-zone countries by country, the shipment's countries on a leg
+    assert zones["fedex"]["scan location, Canada"] == "location: America/Toronto"
+    assert zones["ups"]["activity location, Australia"] == "location: Australia/Perth"
+    assert zones["dhl_express"]["service area code and name, Mexico"] == "location_code: America/Hermosillo"
+    assert zones["tnt"]["depot with an airport code"] == "location_code: Europe/London"
+    assert zones["tnt"]["depot unknown, origin leg"] == "shipment_country: Europe/Dublin"
+    assert zones["myparcel"]["every time"] == "carrier_zone"
+    # what the payload cannot place is shown as assumed, not hidden
+    assert zones["dpd_nl"]["push: depot number only"] == "assumed: Europe/Amsterdam"
+    assert zones["postnl"]["delivery abroad, several zones"] == "assumed: America/New_York"
+
+
+def test_a_zone_row_follows_the_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resolver that stopped reading states would show in the report."""
+    from carriers import zones
+
+    real = zones.resolve
+    monkeypatch.setattr(zones, "resolve", lambda place, naive, home: real(
+        zones.Place(country=place.country, origin_country=place.origin_country,
+                    destination_country=place.destination_country, leg=place.leg), naive, home))
+    rows = dict((r[0], r[2]) for r in coverage.zone_rows("fedex"))
+    assert rows["scan location, Canada"].startswith("assumed: ")
 
 
 def test_every_built_in_adapter_with_a_documented_list_is_covered() -> None:
