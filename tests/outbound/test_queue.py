@@ -30,7 +30,8 @@ async def test_the_writer_queues_each_wanted_change_once_with_sequences(queue_db
                  event("qtest", "Q2", 0, "in_transit")]  # Q2: nobody subscribed to it
         await shipments.write(batch, customer="acme-q")
         await shipments.write(batch, customer="acme-q")  # the same batch again (a replay): nothing new
-        await shipments.write([event("qtest", "Q1", 2, "delivered")], customer="acme-q")
+        delivered = event("qtest", "Q1", 2, "delivered")  # a NUL from the carrier must not block the writer
+        await shipments.write([replace(delivered, description="handed\x00over")], customer="acme-q")
         queued = await rows(queue_db, "SELECT destination_id, event_id, type, sequence, payload FROM outbound_messages "
                             "WHERE ordering_key LIKE 'qtest:%%' ORDER BY id")
     finally:
@@ -48,6 +49,7 @@ async def test_the_writer_queues_each_wanted_change_once_with_sequences(queue_db
     assert payload["shipment_key"] == "qtest:Q1" and payload["estimated_delivery"] is None
     assert payload["snapshot_url"] == "/v1/track/qtest/Q1"
     assert "customer" not in payload and "destination_postcode" not in payload
+    assert payload["description"] == "handed\ufffdover"
 
 
 async def test_a_key_bound_to_customers_gets_only_their_shipments(queue_db: str, receiver: Receiver) -> None:
