@@ -32,6 +32,7 @@ from sinks.outbound import guard, store
 from sinks.outbound import subscriptions as subs
 from sinks.outbound.policy import DEFAULT_KINDS, KINDS
 from sinks.outbound.signing import new_secret
+from sinks.postgres import storable
 from trackstream import topics as names
 from trackstream.topics import partition_for
 
@@ -39,6 +40,7 @@ MAX_TRACKING_NUMBERS = 1000
 MAX_LIST = 200
 _CARRIER = re.compile(r"^[a-z0-9_-]{1,32}$")
 _ID = re.compile(r"^sub_[0-9a-f]{20}$")
+_MESSAGE_ID = re.compile(r"^(msg_)?[0-9]{1,18}$")
 _CREATE_FIELDS = frozenset({"url", "tracking_numbers", "customer", "kinds"})
 _PATCH_FIELDS = frozenset({"url", "kinds", "state"})
 TARGET = "subscription"
@@ -69,8 +71,6 @@ async def _url(request: web.Request, value: Any) -> str:
 
 
 def _kinds(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return DEFAULT_KINDS
     if not isinstance(value, list) or not value or not all(isinstance(k, str) for k in value):
         raise _invalid(f"kinds must be a non-empty list of: {', '.join(KINDS)}")
     unknown = sorted(set(value) - set(KINDS))
@@ -91,7 +91,7 @@ def _targets(value: Any) -> list[subs.Target]:
         number = item.get("tracking_number")
         if not isinstance(number, str) or not normalize_tracking_number(number) or len(number) > 64:
             raise _invalid(f"tracking_numbers[{i}].tracking_number must be a non-empty string (<= 64)")
-        number = normalize_tracking_number(number)
+        number = storable(normalize_tracking_number(number))  # as the writer stores it (no NUL)
         carrier = item.get("carrier")
         if carrier is None or carrier == "":
             carrier = detect_carrier(number)
@@ -105,12 +105,10 @@ def _targets(value: Any) -> list[subs.Target]:
     return list(out.values())
 
 
-def _customer(value: Any) -> str | None:
-    if value is None:
-        return None
+def _customer(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise _invalid("customer must be a non-empty string of at most 200 characters")
-    return value.strip()
+    return str(storable(value.strip()))
 
 
 async def _registrations(request: web.Request, principal: Principal, targets: list[subs.Target],
@@ -160,8 +158,8 @@ async def create_subscription(request: web.Request) -> web.Response:
     if unknown:
         raise _invalid(f"unknown field {unknown[0]!r}")
     url = await _url(request, data.get("url"))
-    kinds = _kinds(data.get("kinds"))
-    customer = _customer(data.get("customer"))
+    kinds = _kinds(data["kinds"]) if "kinds" in data else DEFAULT_KINDS
+    customer = _customer(data["customer"]) if "customer" in data else None
     now = datetime.now(UTC)
     targets: list[subs.Target] = []
     registrations: list[ShipmentRegistration] = []
@@ -231,7 +229,7 @@ async def patch_subscription(request: web.Request) -> web.Response:
     url = await _url(request, data["url"]) if "url" in data else None
     kinds = _kinds(data["kinds"]) if "kinds" in data else None
     state = data.get("state")
-    if state is not None and state not in ("active", "paused"):
+    if "state" in data and state not in ("active", "paused"):
         raise _invalid("state must be active or paused")
     now = datetime.now(UTC)
     async with request.app[DB].connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -294,12 +292,14 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def list_deliveries(request: web.Request) -> web.Response:
     """The delivery log, newest first: each message with its attempts (status codes, timings)."""
     sid = _subscription_id(request)
+    before_text = request.query.get("before")
+    if before_text is not None and not _MESSAGE_ID.match(before_text):
+        raise ApiError(400, "invalid_parameter", "before must be a message id (msg_<n>)")
+    before = int(before_text.removeprefix("msg_")) if before_text else None
     try:
         limit = int(request.query.get("limit", "50"))
-        before_text = request.query.get("before")
-        before = int(before_text.removeprefix("msg_")) if before_text else None
     except ValueError as exc:
-        raise ApiError(400, "invalid_parameter", "limit must be an integer and before a message id") from exc
+        raise ApiError(400, "invalid_parameter", "limit must be an integer") from exc
     if not 1 <= limit <= MAX_LIST:
         raise ApiError(400, "invalid_parameter", f"limit must be between 1 and {MAX_LIST}")
     async with request.app[DB].connection() as conn, conn.cursor() as cur:
@@ -318,22 +318,23 @@ async def replay(request: web.Request) -> web.Response:
     sid = _subscription_id(request)
     data = _object(await read_body(request))
     since_text, event_id = data.get("since"), data.get("event_id")
-    if (since_text is None) == (event_id is None) or set(data) - {"since", "event_id"}:
+    if len(data) != 1 or set(data) - {"since", "event_id"}:
         raise ApiError(422, "invalid_replay", "give exactly one of since (ISO 8601 with offset) or event_id")
     since = None
-    if since_text is not None:
+    if "since" in data:
         try:
             since = parse_utc(since_text) if isinstance(since_text, str) else None
         except ValueError:
             since = None
         if since is None:
             raise ApiError(422, "invalid_replay", "since must be ISO 8601 with an offset")
-    if event_id is not None and (not isinstance(event_id, str) or not event_id):
+    if "event_id" in data and (not isinstance(event_id, str) or not event_id):
         raise ApiError(422, "invalid_replay", "event_id must be a non-empty string")
     now = datetime.now(UTC)
     async with request.app[DB].connection() as conn, conn.transaction(), conn.cursor() as cur:
         await _visible(request, cur, sid)
-        count = await store.replay(cur, sid, now, since=since, event_id=event_id)
+        count = await store.replay(cur, sid, now, since=since,
+                                   event_id=storable(event_id) if event_id is not None else None)
         if count is None:
             raise ApiError(404, "event_not_found", f"no message of event {event_id!r} for this subscription")
         await audit.record(conn, actor=principal.key_id, action="subscription.replayed", target_type=TARGET,

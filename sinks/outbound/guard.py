@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -19,6 +20,15 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 MAX_URL_LENGTH = 2048
+#: The URLs a destination may have: http(s), a host name or IPv4 address, an optional port, a path
+#: and query of RFC 3986 characters (percent-encoded otherwise); no credentials, no fragment, no
+#: IPv6 literal. ``api/openapi.yaml`` documents exactly this pattern.
+URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?("
+    r":([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2"
+    r"][0-9]|6553[0-5]))?([/?]([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
+)
+_URL = re.compile(URL_PATTERN)
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -42,6 +52,15 @@ def parse_target(url: str) -> SplitResult:
     """The URL's parts, or TargetRefused saying what is wrong with it."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"url must be an http(s) URL of at most {MAX_URL_LENGTH} characters")
+    if not _URL.fullmatch(url):
+        if "@" in url.partition("//")[2].partition("/")[0]:
+            raise TargetRefused("url must not carry credentials (user:password@)")
+        if "#" in url:
+            raise TargetRefused("url must not have a #fragment")
+        if not url.lower().startswith(("http://", "https://")):
+            raise TargetRefused("url must start with https:// or http://")
+        raise TargetRefused("url must be http(s)://host[:port][/path][?query] with a host name or IPv4 address and "
+                            "RFC 3986 characters (percent-encode the others)")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -75,7 +94,8 @@ def check_literal(url: str, allow_private: bool) -> None:
 
 
 async def check_registration(url: str, allow_private: bool) -> None:
-    """At registration: a valid URL whose host resolves, now, to public addresses only."""
+    """At registration: a valid URL whose host, where it resolves now, resolves to public addresses
+    only."""
     parts = parse_target(url)
     host = parts.hostname or ""
     literal = literal_address(host)
@@ -86,8 +106,10 @@ async def check_registration(url: str, allow_private: bool) -> None:
         try:
             infos = await loop.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
                                            type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise TargetRefused(f"the host {host!r} does not resolve ({exc.strerror or exc})") from exc
+        except (OSError, UnicodeError):
+            # not resolvable now (a name not yet in DNS, no DNS here): nothing to refuse yet; every
+            # connection is checked again (GuardedResolver), so it can never reach a private address
+            return
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     refused = sorted({str(a) for a in addresses if not address_allowed(a, allow_private)})
     if refused:

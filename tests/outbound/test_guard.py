@@ -34,17 +34,21 @@ def test_public_addresses_are_allowed(address: str) -> None:
 @pytest.mark.parametrize(("url", "reason"), [
     ("http://127.0.0.1:9/hook", "not public"),
     ("http://localhost:9/hook", "not public"),  # a name: resolved now
-    ("http://[::1]/hook", "not public"),
+    ("http://[::1]/hook", "host name or IPv4"),
+    ("http://example.com/a b", "RFC 3986"),
     ("http://169.254.169.254/latest/meta-data", "not public"),
     ("ftp://example.com/x", "https://"),
     ("http://user:pw@example.com/", "credentials"),
-    ("https:///nohost", "no host"),
+    ("https:///nohost", "host name or IPv4"),
     ("http://example.com/#x", "fragment"),
-    ("http://no-such-host.invalid/", "does not resolve"),
 ])
 async def test_registration_refuses(url: str, reason: str) -> None:
     with pytest.raises(guard.TargetRefused, match=reason):
         await guard.check_registration(url, allow_private=False)
+
+
+async def test_a_host_that_does_not_resolve_yet_is_left_to_the_connection_check() -> None:
+    await guard.check_registration("http://no-such-host.invalid/", allow_private=False)
 
 
 async def test_registration_allows_loopback_only_when_private_targets_are_allowed() -> None:
@@ -73,3 +77,13 @@ async def test_delivery_refuses_to_connect_to_loopback(receiver: Receiver, host:
         result = await Dispatcher("postgresql://unused@127.0.0.1:1/x", allowed, "t").attempt(
             session, _claimed(receiver.url_for("/hook", host)))
     assert result.status_code == 200 and len(receiver.requests) == 1
+
+
+def test_the_documented_url_pattern_is_the_one_enforced() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    document = yaml.safe_load((Path(guard.__file__).resolve().parents[2] / "api" / "openapi.yaml").read_text())
+    body = document["paths"]["/v1/subscriptions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["url"]["pattern"] == guard.URL_PATTERN

@@ -198,7 +198,7 @@ async def test_registration_refuses_private_targets(url: str) -> None:
                     "url": url, "tracking_numbers": [{"carrier": "subtest", "tracking_number": "X1"}]}) as resp:
                 body = await resp.json()
             assert (resp.status, body["error"]) == (422, "url_not_allowed"), body
-            assert "not public" in body["message"]
+            assert "not public" in body["message"] or "IPv4" in body["message"]
             async with client.patch("/v1/subscriptions/sub_00000000000000000000", json={"url": url}) as resp:
                 assert (resp.status, (await resp.json())["error"]) == (422, "url_not_allowed")
     finally:
