@@ -114,8 +114,8 @@ async def enqueue(cur: AsyncCursor[Any], messages: Sequence[NewMessage]) -> int:
     from sinks.postgres import storable  # (sinks.postgres imports this module)
 
     await cur.execute(_INSERT, (
-        WAITING, [m.destination_id for m in messages], [m.ordering_key for m in messages],
-        [m.event_id for m in messages], [m.type for m in messages],
+        WAITING, [storable(m.destination_id) for m in messages], [storable(m.ordering_key) for m in messages],
+        [storable(m.event_id) for m in messages], [storable(m.type) for m in messages],
         [Jsonb(storable(m.payload), dumps=_dumps) for m in messages],
         [m.received_at for m in messages]))
     inserted: list[tuple[int, str, str]] = [(int(r[0]), str(r[1]), str(r[2])) for r in await cur.fetchall()]

@@ -97,13 +97,16 @@ async def enqueue_changes(cur: AsyncCursor[Any], events: Sequence[TrackingEvent]
     shipments' upsert: it reads their stored status). Returns the number of messages queued."""
     if not states:
         return 0
-    keys = [s.key for s in states]
-    await cur.execute(_MATCH, {"keys": keys, "customers": [_customer(s) for s in states]})
+    from sinks.postgres import storable  # (sinks.postgres imports this module)
+
+    # keys and customers as the writer stores them (a NUL becomes U+FFFD), mapped back after
+    raw_key = {storable(s.key): s.key for s in states}
+    await cur.execute(_MATCH, {"keys": list(raw_key), "customers": [storable(_customer(s)) for s in states]})
     rows = await cur.fetchall()
     if not rows:
         return 0
-    matches = [Match(r[0], r[1], tuple(r[2]), tuple(r[3]) if r[3] is not None else None) for r in rows]
-    stored: dict[str, str | None] = {r[0]: r[4] for r in rows}
+    matches = [Match(raw_key[r[0]], r[1], tuple(r[2]), tuple(r[3]) if r[3] is not None else None) for r in rows]
+    stored: dict[str, str | None] = {raw_key[r[0]]: r[4] for r in rows}
     by_key: dict[str, list[Match]] = {}
     for match in matches:
         by_key.setdefault(match.shipment_key, []).append(match)

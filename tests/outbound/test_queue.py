@@ -216,3 +216,18 @@ async def test_two_dispatchers_share_the_queue_without_sending_twice(queue_db: s
         assert [r.json()["sequence"] for r in receiver.requests
                 if r.json()["tracking_number"] == number] == [1, 2, 3, 4, 5, 6]
     assert {orjson.loads(r.body)["type"] for r in receiver.requests} == {"shipment.event"}
+
+
+async def test_a_nul_in_a_subscribed_shipment_key_is_matched_and_queued_not_retried_forever(
+        queue_db: str, receiver: Receiver) -> None:
+    """The writer stores a NUL as U+FFFD (PostgreSQL text cannot hold one); the subscription
+    lookup and the queue do the same, so such a batch is written, and its subscriber hears of it."""
+    owner = await api_key(queue_db)
+    sid, _ = await subscribe(queue_db, owner, receiver.url, numbers=[("nultest", "N\ufffd1")])
+    shipments = Shipments(queue_db)
+    try:
+        await asyncio.wait_for(shipments.write([event("nultest", "N\x001", 0)]), timeout=20)
+    finally:
+        await shipments.close()
+    assert await rows(queue_db, "SELECT ordering_key, event_id FROM outbound_messages WHERE destination_id = %s",
+                      sid) == [("nultest:N\ufffd1", "N\ufffd1-0")]
