@@ -56,6 +56,15 @@ async def test_a_partner_follows_an_unregistered_parcel_through_failures_and_res
                         "location": {"city": "Utrecht", "country": "NL", "postcode": "3511AA"}}]) as resp:
                     assert resp.status == 202, await resp.text()
 
+            # stored before the next is posted: the raw topic's partitions would not keep two
+            # posts in order, and the order trackstream accepts events in is the order it sends
+            async def stored() -> bool:
+                with system.db() as db:
+                    return db.execute("SELECT 1 FROM tracking_events WHERE shipment_key = %s AND event_id = %s",
+                                      (f"{carrier}:{tracking}", f"{tracking}-{i}")).fetchone() is not None
+
+            await eventually(stored, timeout=60, what=f"event {i} stored")
+
         for i in range(3):
             await post(i)
 
