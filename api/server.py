@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import feeds, health, ingress, keys, mappings, oauth, pollers, query
+from api import alerts, feeds, health, ingress, keys, mappings, oauth, pollers, query
 from api.access import public
 from api.auth import access_context, access_middleware
 from api.context import DB, LAG_PROBE, PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
@@ -101,6 +101,12 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_put("/v1/carriers/{carrier}/mappings/{code}", mappings.put_mapping)
     app.router.add_delete("/v1/carriers/{carrier}/mappings/{code}", mappings.delete_mapping)
     app.router.add_get("/v1/pollers", pollers.list_pollers)
+    app.router.add_get("/v1/alerts", alerts.list_alerts)
+    app.router.add_post("/v1/alerts/ack", alerts.bulk_ack)
+    app.router.add_post("/v1/alerts/resolve", alerts.bulk_resolve)
+    app.router.add_get("/v1/alerts/{alert_id}", alerts.get_alert)
+    app.router.add_post("/v1/alerts/{alert_id}/ack", alerts.ack_alert)
+    app.router.add_post("/v1/alerts/{alert_id}/resolve", alerts.resolve_alert)
     app.router.add_get("/v1/keys", keys.list_keys)
     app.router.add_post("/v1/keys", keys.create_key)
     app.router.add_get("/v1/keys/{key_id}", keys.get_key)

@@ -1,7 +1,8 @@
 """``shipment.changes``: what the ``track`` agent decided, for the sinks.
 
 One message (or, above ``MAX_MESSAGE_BYTES``, several) per processed input message:
-``{"events": [<TrackingEvent>...], "shipments": [<state>...]}``
+``{"events": [<TrackingEvent>...], "shipments": [<state>...], "alerts": [<alert change>...]}``
+(``alerts`` only when some opened or resolved)
 with the events ``track`` accepted (new, not duplicates) and the new state of every shipment they
 changed (the ``shipment_states`` table's compact form: a JSON array whose first item is its format
 version). All belong to the message's partition. The PostgreSQL writer consumes it; any other sink
@@ -11,6 +12,7 @@ version). All belong to the message's partition. The PostgreSQL writer consumes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -24,22 +26,24 @@ def encode_changes(events: Sequence[TrackingEvent], states: Sequence[ShipmentSta
 
 
 def encode_changes_messages(changes: Sequence[tuple[Sequence[TrackingEvent], ShipmentState]],
-                            limit: int = MAX_MESSAGE_BYTES) -> list[tuple[ShipmentState, bytes]]:
+                            limit: int = MAX_MESSAGE_BYTES,
+                            alerts: Sequence[dict[str, Any]] = ()) -> list[tuple[ShipmentState, bytes]]:
     """The changes of several shipments (accepted events, new state) as messages of at most about
     ``limit`` bytes; a shipment's events and state always share one message. Each message comes with
-    its first shipment's state (whose key it is sent with)."""
+    its first shipment's state (whose key it is sent with). ``alerts`` (opened and resolved, as
+    ``AlertChange.to_dict``) ride in the first message: a few, and only when alerts change."""
     out: list[tuple[ShipmentState, bytes]] = []
     events: list[bytes] = []
     states: list[bytes] = []
     first: ShipmentState | None = None
-    size = 0
+    size = _WRAPPER
     for accepted, state in changes:
         encoded_events = [orjson.dumps(e.to_dict()) for e in accepted]
         encoded_state = state.encode()
         part = sum(len(e) + 1 for e in encoded_events) + len(encoded_state) + 1
         if states and first is not None and size + part > limit:
             out.append((first, _message(events, states)))
-            events, states, size = [], [], 0
+            events, states, size = [], [], _WRAPPER
         if not states:
             first = state
         events.extend(encoded_events)
@@ -47,7 +51,18 @@ def encode_changes_messages(changes: Sequence[tuple[Sequence[TrackingEvent], Shi
         size += part
     if states and first is not None:
         out.append((first, _message(events, states)))
+    if alerts and out:
+        state, value = out[0]
+        out[0] = (state, value[:-1] + b',"alerts":' + orjson.dumps(list(alerts)) + b"}")
     return out
+
+
+def encode_alert_changes(alerts: Sequence[dict[str, Any]]) -> bytes:
+    """A changes message with alerts only (a tick opened or resolved some)."""
+    return b'{"events":[],"shipments":[],"alerts":' + orjson.dumps(list(alerts)) + b"}"
+
+
+_WRAPPER = len(b'{"events":[],"shipments":[]}')
 
 
 def _message(events: list[bytes], states: list[bytes]) -> bytes:
@@ -55,6 +70,15 @@ def _message(events: list[bytes], states: list[bytes]) -> bytes:
 
 
 def decode_changes(payload: bytes) -> tuple[list[TrackingEvent], list[ShipmentState]]:
+    events, states, _ = decode_all_changes(payload)
+    return events, states
+
+
+def decode_all_changes(payload: bytes) -> tuple[list[TrackingEvent], list[ShipmentState], list[dict[str, Any]]]:
+    """(events, states, alert changes) of a message."""
     body = orjson.loads(payload)
+    alerts = body.get("alerts", [])
+    if not isinstance(alerts, list):
+        raise ValueError("alerts must be a list")
     return ([TrackingEvent.from_dict(e) for e in body["events"]],
-            [ShipmentState.from_list(s) for s in body["shipments"]])
+            [ShipmentState.from_list(s) for s in body["shipments"]], alerts)

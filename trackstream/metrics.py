@@ -60,3 +60,8 @@ POLL_LEADER = Gauge(
     "trackstream_poller_leader", "1 while this process polls the account", ["carrier", "account"],
     multiprocess_mode="livesum",
 )
+ALERTS = Counter("trackstream_alerts_total", "Alerts opened and resolved by the stream", ["type", "state"])
+ALERT_TICK_DUE = Histogram(
+    "trackstream_alert_tick_due_shipments", "Shipments due on one partition's alert tick",
+    buckets=(0, 1, 10, 100, 1000, 2000, 10000),
+)
