@@ -5,7 +5,10 @@ Shapes (detected from the top-level keys of the JSON object):
 * **webhook** (``"action"`` present, ``source="webhook"``). Only ``parcel_status_changed`` carries
   tracking data; every other action (``integration_connected``, ``integration_updated``,
   ``integration_deleted``, ``return_created``, ...) returns ``[]``: a valid delivery with nothing to
-  track, not an error. One event per webhook; ``code`` is ``parcel.status.id`` as text.
+  track, not an error. One event per webhook; ``code`` is ``parcel.status.id`` as text. Sendcloud
+  also pushes the statuses before a parcel is announced (999 No label, 1001 Being announced) with
+  ``tracking_number`` empty: the carrier has issued no number yet, so a ``pre_transit`` status
+  without a number returns ``[]``; any later status without a number is a ``PayloadError``.
 * **v2 tracking** (``"statuses"`` present, ``source="poll"``): one event per ``statuses[]`` entry,
   in payload order (Sendcloud sends them newest first); ``code`` is the ``parent_status`` slug.
 * **v3 tracking** (``"events"`` present, ``source="poll"``): one event per ``events[]`` entry, in
@@ -64,6 +67,7 @@ from carriers.base import (
     parse_code_table,
 )
 from schemas.events import TZ_GIVEN, TrackingEvent, derive_event_id
+from schemas.taxonomy import Status
 
 CARRIER = "sendcloud"
 SIGNATURE_HEADER = "Sendcloud-Signature"
@@ -188,7 +192,6 @@ def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEve
     if action != "parcel_status_changed":
         return []  # integration_* / return_created: nothing to track
     parcel = obj(body.get("parcel"), "parcel")
-    number = tracking_number(parcel.get("tracking_number"), "parcel.tracking_number")
     status = obj(parcel.get("status"), "parcel.status")
     raw_id = status.get("id")
     if isinstance(raw_id, str) and ascii_digits(raw_id.strip()):
@@ -198,6 +201,9 @@ def _webhook(body: Mapping[str, Any], received_at: datetime) -> list[TrackingEve
     message = text(status.get("message"))
     mapping, mapped = map_status_id(raw_id, message)
     code = text(raw_id) or "none"
+    if not text(parcel.get("tracking_number")).strip() and mapping.status == Status.PRE_TRANSIT:
+        return []  # not announced yet (999 No label, 1001 Being announced): no number to track
+    number = tracking_number(parcel.get("tracking_number"), "parcel.tracking_number")
 
     field = "carrier_status_change_timestamp"
     occurred = _epoch(body.get(field))

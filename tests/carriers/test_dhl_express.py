@@ -35,6 +35,8 @@ DELIVERED_2009 = "xmlpi-tracking-response-delivered-2009.xml"
 PICKED_UP = "xmlpi-tracking-response-picked-up.xml"
 NOT_FOUND = "xmlpi-tracking-response-not-found.xml"
 HKG_LEH = "xmlpi-tracking-response-refused-then-delivered-hkg-leh-2010.xml"
+LAX_NYC = "mydhl-api-tracking-response-lax-nyc-karrio-test.json"
+ERROR_404 = "mydhl-api-tracking-error-404-karrio-test.json"
 UNIFIED = ROOT / "dhl_parcel_nl" / "unified-tracking-api-shipments-response-doc-example.json"
 
 with (SAMPLES / "dhl-unified-status-codes-express.csv").open(newline="", encoding="utf-8") as _fh:
@@ -100,6 +102,30 @@ def test_mydhl_doc_example() -> None:
     assert events[4].attributes["remark"] == "Shipment has been given a release status by Customs."
     assert all(e.source == "poll" and e.mapped and e.carrier == "dhl_express" for e in events)
     assert last.event_id == derive_event_id("dhl_express", "1234567890", last.occurred_at, "OK")
+
+
+def test_mydhl_lax_nyc_winter() -> None:
+    """karrio's MyDHL fixture: service areas as IATA codes (LAX airport, NYC the New York city code)
+    with "City, ST" descriptions and no country; no GMTOffset, so each time is read where its
+    service area is: Los Angeles in January is PST (UTC-8), New York EST (UTC-5)."""
+    events = parse((SAMPLES / LAX_NYC).read_bytes())
+    assert [(e.code, e.status, e.substatus) for e in events] == [
+        ("PU", "in_transit", "picked_up"), ("OK", "delivered", "delivered_recipient")]
+    pickup, delivered = events
+    assert (pickup.occurred_at, pickup.local_time, pickup.tz_source) == (
+        utc(2024, 1, 15, 16, 0), "2024-01-15 08:00:00", TZ_LOCATION_CODE)  # 08:00 PST
+    assert (delivered.occurred_at, delivered.local_time, delivered.tz_source) == (
+        utc(2024, 1, 15, 22, 0), "2024-01-15 17:00:00", TZ_LOCATION_CODE)  # 17:00 EST
+    assert (pickup.location.code if pickup.location else None) == "LAX"
+    assert (delivered.location.code if delivered.location else None) == "NYC"
+    assert all(e.tracking_number == "9356579890" and e.mapped and e.source == "poll" for e in events)
+
+
+def test_mydhl_problem_document_with_numeric_status_is_not_found() -> None:
+    """The same fixture's error answer gives ``status`` as a JSON number (404), not text."""
+    with pytest.raises(CarrierErrorResponse) as caught:
+        parse((SAMPLES / ERROR_404).read_bytes())
+    assert caught.value.not_found is True
 
 
 def test_xmlpi_delivered_2009() -> None:
@@ -353,7 +379,7 @@ def test_malformed_payloads(payload: bytes) -> None:
         parse(payload)
 
 
-@pytest.mark.parametrize("name", [MYDHL, DELIVERED_2009, PICKED_UP, NOT_FOUND, HKG_LEH])
+@pytest.mark.parametrize("name", [MYDHL, DELIVERED_2009, PICKED_UP, NOT_FOUND, HKG_LEH, LAX_NYC])
 def test_truncated_samples(name: str) -> None:
     payload = (SAMPLES / name).read_bytes()
     end = payload.rindex(b"Response>") if name.endswith(".xml") else len(payload) - 2  # before a trailing comment

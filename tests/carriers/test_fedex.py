@@ -33,7 +33,8 @@ TWO_RESULTS = "track-v1-response-two-trackresults-same-number.json"
 MIXED = "track-v1-response-delivered-mixed-offsets.json"
 DOC = "track-v1-response-api-doc-example.json"
 ERROR = "track-v1-error-response.json"
-EVENT_SAMPLES = [TWO_RESULTS, MIXED, DOC]
+GROUND = "track-v1-response-ground-picked-up-whatarmy-readme.json"
+EVENT_SAMPLES = [TWO_RESULTS, MIXED, DOC, GROUND]
 
 # The public sources' code table (plus the codes of FedEx's own status code list that those sources
 # do not repeat), written out independently of mappings/fedex.json.
@@ -174,6 +175,20 @@ def test_api_doc_example() -> None:
     assert attrs["delayed"] is True  # delayDetail.status DELAYED
     assert attrs["references"] == [{"type": "SHIPPER_REFERENCE", "value": "ASJFGVAS"}]
     assert attrs["signed_by"] == "Reciever"
+
+
+def test_ground_home_delivery_picked_up() -> None:
+    """WhatArmy/FedexRest's recorded sandbox answer: one FedEx Ground pickup scan in Florence, SC,
+    dated with its own offset (-05:00, EST in January), so the instant is given, not looked up."""
+    [event] = parse((SAMPLES / GROUND).read_bytes())
+    assert (event.tracking_number, event.code, event.status, event.substatus) == (
+        "020207021381215", "PU", _IT, "picked_up")
+    assert (event.occurred_at, event.local_time, event.tz_source) == (
+        utc(2014, 1, 6, 15, 18), "2014-01-06T10:18:00-05:00", TZ_GIVEN)
+    assert event.location == Location(city="FLORENCE", postcode="29506", country="US", code="0295")
+    assert event.description == "Picked up"
+    assert event.attributes["unique_id"] == "12013~020207021381215~FDEG"
+    assert event.mapped and event.source == "poll"
 
 
 def test_only_not_found_results_raise_not_found() -> None:

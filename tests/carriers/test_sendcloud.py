@@ -259,6 +259,21 @@ def test_other_actions_have_nothing_to_track(action: str) -> None:
     assert parse(json.dumps({"action": action, "timestamp": 1, "integration": {"id": 1}}).encode()) == []
 
 
+def test_real_webhook_before_announcement_has_nothing_to_track() -> None:
+    """A captured webhook (TaoGuerreiro/megastore): Sendcloud reports status 1001 "Being announced"
+    for a Chronopost parcel whose ``tracking_number`` is still ``""``: the carrier has not issued
+    one yet. That is a valid delivery with nothing to key a shipment on, not a malformed payload."""
+    payload = (SAMPLES / "webhook-parcel_status_changed-being-announced-no-tracking-number.json").read_bytes()
+    assert parse(payload) == []
+
+
+@pytest.mark.parametrize(("status_id", "message"), [(999, "No label"), (1001, "Being announced")])
+def test_webhook_without_tracking_number_before_announcement_gives_no_events(status_id: int, message: str) -> None:
+    body = json.loads(_webhook(status_id, message))
+    body["parcel"]["tracking_number"] = None
+    assert parse(json.dumps(body).encode()) == []
+
+
 def test_webhook_without_tracking_number_is_rejected() -> None:
     body = json.loads(_webhook(11, "Delivered"))
     body["parcel"]["tracking_number"] = ""
