@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 import faust
 import orjson
@@ -33,6 +34,8 @@ from trackstream.topics import ALERT_TICKS, SHIPMENTS_REGISTERED
 from trackstream.topics_faust import Topics
 
 log = logging.getLogger(__name__)
+#: alerts per tracking.alerts message (each ~450 bytes: well inside a message's size limit)
+ALERTS_PER_MESSAGE = 500
 
 
 def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy: DedupPolicy,
@@ -68,7 +71,8 @@ def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy:
                 _count(outcomes)
                 continue
             before = {o.state.key: o.state.due for o in changed}
-            alerts = [c.to_dict() for o in changed for c in decide(o.state, now, alerting.rules)]
+            decided = {o.state.key: [c.to_dict() for c in decide(o.state, now, alerting.rules)] for o in changed}
+            alerts = {key: found for key, found in decided.items() if found}
             # The decision must be durable before the table remembers it: RocksDB keeps local
             # writes even when the worker dies before its offsets are committed, and a replay
             # would then see the events as duplicates and never hand them to the sinks.
@@ -78,7 +82,7 @@ def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy:
                 alerting.index.move(message.partition, outcome.state.key, before[outcome.state.key],
                                     outcome.state.due)
             if alerts:
-                await _publish_alerts(alerts, message.partition)
+                await _publish_alerts([a for found in alerts.values() for a in found], message.partition)
             updates = [o.update.to_dict() for o in changed if o.update is not None]
             if updates:
                 await topics.updates.send(
@@ -94,7 +98,7 @@ def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy:
         if not due:
             return
         touched: list[tuple[ShipmentState, datetime]] = []
-        alerts: list[dict[str, object]] = []
+        alerts: list[dict[str, Any]] = []
         for when, key in due:
             state = load(key)
             if state is None or state.due != when:  # stale: the state moved on since
@@ -104,9 +108,9 @@ def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy:
             touched.append((state, when))
         if alerts:  # durable before the table remembers them, as for events
             async def send() -> None:
-                sent = await topics.changes.send(key=touched[0][0].key.encode(), value=encode_alert_changes(alerts),
-                                                 partition=partition, force=True)
-                await sent
+                sent = [await topics.changes.send(key=touched[0][0].key.encode(), value=value, partition=partition,
+                                                  force=True) for value in encode_alert_changes(alerts)]
+                await asyncio.gather(*sent)
 
             await retry_forever(send, "publishing alert changes")
         for state, was in touched:
@@ -116,15 +120,19 @@ def register(app: faust.App, topics: Topics, states: TableT[str, bytes], policy:
             await _publish_alerts(alerts, partition)
         metrics.ALERT_TICK_DUE.observe(len(due))
 
-    async def _publish_alerts(alerts: list[dict[str, object]], partition: int) -> None:
-        """``tracking.alerts``: one message per batch, keyed by its first alert's subject."""
-        first = alerts[0]
-        subject = str(first.get("shipment_key") or first.get("feed") or "")
-        await topics.alerts.send(key=subject.encode(), value=orjson.dumps({"alerts": alerts}), partition=partition)
+    async def _publish_alerts(alerts: list[dict[str, Any]], partition: int) -> None:
+        """``tracking.alerts``: a message per batch of at most ``ALERTS_PER_MESSAGE``, keyed by its
+        first alert's subject."""
+        for start in range(0, len(alerts), ALERTS_PER_MESSAGE):
+            batch = alerts[start:start + ALERTS_PER_MESSAGE]
+            subject = str(batch[0].get("shipment_key") or batch[0].get("feed") or "")
+            await topics.alerts.send(key=subject.encode(), value=orjson.dumps({"alerts": batch}),
+                                     partition=partition)
         for alert in alerts:
             metrics.ALERTS.labels(str(alert["type"]), str(alert["state"])).inc()
 
-    async def _publish_changes(changed: list[Outcome], partition: int, alerts: list[dict[str, object]]) -> None:
+    async def _publish_changes(changed: list[Outcome], partition: int,
+                               alerts: dict[str, list[dict[str, Any]]]) -> None:
         messages = encode_changes_messages([(o.accepted, o.state) for o in changed], alerts=alerts)
 
         async def send() -> None:
