@@ -45,7 +45,7 @@ def loggable_path(request: web.Request) -> str:
 
 class ApiError(Exception):
     """An answer with a JSON error body: ``extra`` goes into the body, ``headers`` into the response
-    (``Retry-After``, ``WWW-Authenticate``)."""
+    (``Retry-After``, ``WWW-Authenticate``, ``Allow``)."""
 
     def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None,
                  **extra: Any) -> None:
@@ -53,7 +53,7 @@ class ApiError(Exception):
         self.status = status
         self.error = error
         self.message = message
-        self.headers = headers
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -66,6 +66,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(status: int, error: str, message: str, headers: dict[str, str] | None = None,
                    **extra: Any) -> web.Response:
     return json_response({"error": error, "message": message, **extra}, status=status, headers=headers)
+
+
+#: Headers of aiohttp's own errors that belong to the answer (RFC 9110: a 405 lists the methods).
+_KEPT_ERROR_HEADERS = ("Allow",)
 
 
 _STATUS_CODES = {
@@ -82,13 +86,14 @@ async def error_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.error, exc.message, exc.headers, **exc.extra)
+        return error_response(exc.status, exc.error, exc.message, headers=exc.headers, **exc.extra)
     except (psycopg.OperationalError, PoolTimeout) as exc:
         return error_response(503, "database_unavailable", f"the database is not reachable ({type(exc).__name__})")
     except web.HTTPException as exc:  # aiohttp's own (404 route, 405, 413 ...)
         if exc.status < 400:
             raise
-        return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason)
+        kept = {name: exc.headers[name] for name in _KEPT_ERROR_HEADERS if name in exc.headers}
+        return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason, headers=kept)
     except Exception:
         # the traceback's message can quote what the request carried: its secrets are cut out
         details = redact(traceback.format_exc(), request_secrets(request))

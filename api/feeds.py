@@ -24,6 +24,7 @@ from api.access import principal_of, requires
 from api.context import PRODUCER, PRODUCER_STARTED, SETTINGS
 from api.errors import ApiError, json_response
 from api.ingress import read_body
+from carriers.native import CARRIER_PATTERN
 from trackstream import metrics
 from trackstream.feeds.formats import MEDIA_TYPES, Format, Target, UnknownCarrier, format_of_media_type, resolve_target
 from trackstream.feeds.read import FeedMessage, FeedStats, FileProblem, Limits, MessageBuilder, Problem, read_records
@@ -55,20 +56,28 @@ def _messages(body: bytes, fmt: Format, target: Target, limits: Limits, partitio
     yield from builder.flush()
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes")
+def _flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter: ``true`` or ``false`` (absent: false); 400 otherwise."""
+    value = request.query.get(name, "false")
+    if value not in ("true", "false"):
+        raise ApiError(400, "invalid_parameter", f"{name} must be true or false, got {value!r}")
+    return value == "true"
 
 
 @requires("events:write")
 async def post_feed(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    carrier = request.match_info["carrier"].lower()
+    carrier = request.match_info["carrier"]
+    if not CARRIER_PATTERN.fullmatch(carrier):  # exactly a carrier name, as documented (no case folding)
+        metrics.INGRESS.labels("feed", "unknown_carrier").inc()
+        raise ApiError(404, "unknown_carrier", f"not a carrier name: {carrier!r} (must match [a-z0-9_-]{{1,32}})")
     principal = principal_of(request)
     if not principal.may_post_for(carrier):
         raise ApiError(403, "carrier_not_allowed", f"this key may not post {carrier} data", carrier=carrier)
     if principal.customers is not None:
         raise ApiError(403, "customer_bound_key", "a key bound to customers cannot post feeds (a feed's "
                        "shipments are not checked one by one); post its events to /v1/events")
+    skip_invalid = _flag(request, "skip_invalid")
     fmt = format_of_media_type(request.content_type)
     if fmt is None:
         raise ApiError(415, "unsupported_media_type",
@@ -94,7 +103,7 @@ async def post_feed(request: web.Request) -> web.Response:
         raise ApiError(400, "malformed_feed", f"the feed cannot be read: {exc.problem.text()}",
                        errors=[_problem_json(exc.problem, "malformed_feed")]) from exc
     errors = [_problem_json(p) for _, p in stats.problems]
-    if stats.invalid and (not _flag(request.query.get("skip_invalid")) or not stats.records):
+    if stats.invalid and (not skip_invalid or not stats.records):
         metrics.INGRESS.labels("feed", "invalid").inc()
         raise ApiError(422, "invalid_feed", f"{stats.invalid} invalid line(s) or item(s); nothing was stored"
                        + (f" (the first {len(errors)} are listed)" if stats.invalid > len(errors) else ""),

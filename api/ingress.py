@@ -313,7 +313,10 @@ def _route(request: web.Request, method: str) -> str:
     if expected != method:
         metrics.INGRESS.labels("webhook", "method_not_allowed").inc()
         where = f"GET /v1/webhooks/{carrier}/<token>" if expected == "GET" else f"POST /v1/webhooks/{carrier}"
-        raise ApiError(405, "method_not_allowed", f"{carrier} pushes with {where}")
+        # Allow: what this URL takes for this carrier (a GET push's URL ends in its token; a POST
+        # carrier's URL has none, so its token URL takes nothing)
+        allow = "" if expected == "POST" and "token" in request.match_info else expected
+        raise ApiError(405, "method_not_allowed", f"{carrier} pushes with {where}", headers={"Allow": allow})
     try:
         check_source(carrier, request)
     except ApiError:
@@ -503,7 +506,7 @@ def parse_registration(data: Any, now: datetime) -> ShipmentRegistration:
         raise ApiError(422, "invalid_shipment", "carrier must match [a-z0-9_-]{1,32}")
     despatched = data.get("despatched_at")
     despatched_at = None
-    if despatched is not None:
+    if despatched is not None and despatched != "":
         try:
             despatched_at = parse_utc(str(despatched))
         except ValueError as exc:
@@ -511,7 +514,7 @@ def parse_registration(data: Any, now: datetime) -> ShipmentRegistration:
                            "despatched_at must be ISO 8601 with an offset, e.g. 2026-11-21T10:00:00+01:00") from exc
     promised = data.get("promised_delivery_date")
     promised_date = None
-    if promised is not None:
+    if promised is not None and promised != "":
         try:
             promised_date = date.fromisoformat(str(promised))
         except ValueError as exc:
@@ -571,6 +574,5 @@ async def post_shipment(request: web.Request) -> web.Response:
     await enqueue(request, names.SHIPMENTS_REGISTERED, registration.to_json(), _headers(request, "api"),
                   key=key.encode(), partition=partition_for(key, partitions))
     metrics.INGRESS.labels("shipments", "accepted").inc()
-    location = f"/v1/shipments/{registration.carrier}/{registration.tracking_number}"
-    return json_response({"status": "accepted", "shipment_key": key, "href": location}, status=202,
-                         headers={"Location": location})
+    # no Location: a 202 creates nothing yet (the shipment is readable once the pipeline stored it)
+    return json_response({"status": "accepted", "shipment_key": key}, status=202)

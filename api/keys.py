@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from api.access import principal_of, requires
 from api.context import DB, SETTINGS
 from api.errors import ApiError, json_response
 from api.ingress import read_body
-from api.query import _instant, _jsonable
+from api.query import NUL, _instant, _jsonable
 from sinks import keys as key_store
 from trackstream.settings import Settings
 
@@ -60,6 +61,8 @@ def parse_grant(body: bytes, settings: Settings, default_rate: float) -> key_sto
     if isinstance(rate, bool) or not isinstance(rate, int | float):
         raise ApiError(422, "invalid_key_request", "rate_limit must be a number")
     days = data.get("expires_days")
+    if isinstance(days, float) and days.is_integer():  # 30.0 is the integer 30 in JSON
+        days = int(days)
     if days is not None and (isinstance(days, bool) or not isinstance(days, int)):
         raise ApiError(422, "invalid_key_request", "expires_days must be an integer")
     grant = key_store.Grant(name=name, scopes=scopes or (), customers=_strings(data, "customers"),
@@ -71,9 +74,12 @@ def parse_grant(body: bytes, settings: Settings, default_rate: float) -> key_sto
         raise ApiError(422, "invalid_key_request", str(exc)) from exc
 
 
+_KEY_ID = re.compile(re.escape(key_store.PREFIX) + "[0-9a-f]{12}")
+
+
 def _key_id(request: web.Request) -> str:
     key_id = request.match_info["key_id"]
-    if not key_id.startswith(key_store.PREFIX) or len(key_id) != len(key_store.PREFIX) + 12:
+    if not _KEY_ID.fullmatch(key_id):
         raise ApiError(404, "key_not_found", f"no key {key_id!r}")
     return key_id
 
@@ -103,6 +109,8 @@ async def get_key(request: web.Request) -> web.Response:
         row = await key_store.get(conn, key_id)
     if row is None:
         raise ApiError(404, "key_not_found", f"no key {key_id!r}")
+    if row["revoked_at"] is not None:  # DELETE removed it: not found as a key, its record in the answer
+        raise ApiError(404, "key_revoked", f"key {key_id} was revoked", key=_jsonable(row))
     return json_response(_jsonable(row))
 
 
@@ -126,6 +134,7 @@ async def list_audit(request: web.Request) -> web.Response:
         if value:
             where.append(f"{name} = %s")
             args.append(value)
+    matches_nothing = any(NUL in arg for arg in args)  # stored text never holds NUL
     since = _instant(params, "since")
     if since is not None:
         where.append("at >= %s")
@@ -136,6 +145,8 @@ async def list_audit(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_parameter", "limit must be an integer") from exc
     if not 1 <= limit <= MAX_AUDIT:
         raise ApiError(400, "invalid_parameter", f"limit must be between 1 and {MAX_AUDIT}")
+    if matches_nothing:
+        return json_response({"items": []})
     sql = "SELECT id, at, actor, action, target_type, target_id, details FROM audit_log"
     if where:
         sql += " WHERE " + " AND ".join(where)

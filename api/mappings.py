@@ -38,9 +38,9 @@ def _carrier(request: web.Request) -> str:
 
 def _code(request: web.Request) -> str:
     code = request.match_info["code"]
-    if not code or len(code) > MAX_CODE or code != code.strip():
+    if not code or len(code) > MAX_CODE or code != code.strip() or "\x00" in code:
         raise ApiError(422, "invalid_mapping",
-                       f"code must be 1 to {MAX_CODE} characters without surrounding spaces")
+                       f"code must be 1 to {MAX_CODE} characters without surrounding spaces or NUL")
     return code
 
 

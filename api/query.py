@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import date, datetime
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import orjson
 from aiohttp import web
 from psycopg.rows import dict_row
 
@@ -45,10 +44,16 @@ def shipment_json(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: PostgreSQL text cannot hold NUL (the sink stores it as U+FFFD): a value with one matches nothing.
+NUL = "\x00"
+
+
 @requires("shipments:read")
 async def get_shipment(request: web.Request) -> web.Response:
     key = shipment_key(request.match_info["carrier"], request.match_info["tracking_number"])
     principal = principal_of(request)
+    if NUL in key:
+        raise ApiError(404, "shipment_not_found", "no such shipment")
     async with request.app[DB].connection() as conn:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(f"SELECT {_SHIPMENT_FIELDS} FROM shipments WHERE shipment_key = %s", (key,))
@@ -71,16 +76,22 @@ async def get_shipment(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+#: A cursor is the position after the last item of a page: ``<updated_at in microseconds since
+#: 1970-01-01 UTC>.<shipment_key>``. Every text of this form is a position (so any cursor the
+#: document allows is answered with a page; 17 digits stay below the year 9999).
+CURSOR_PATTERN = re.compile(r"([0-9]{1,17})\.([^\x00]+)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _encode_cursor(updated_at: datetime, key: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([format_utc(updated_at), key])).decode()
+    return f"{(updated_at - _EPOCH) // timedelta(microseconds=1)}.{key}"
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        stamp, key = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return parse_utc(stamp), str(key)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from exc
+    match = CURSOR_PATTERN.fullmatch(cursor)
+    if match is None:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+    return _EPOCH + timedelta(microseconds=int(match[1])), match[2]
 
 
 def _instant(params: Any, name: str) -> datetime | None:
@@ -139,6 +150,8 @@ async def search_shipments(request: web.Request) -> web.Response:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY updated_at DESC, shipment_key DESC LIMIT %s"
     args.append(limit + 1)
+    if any(isinstance(arg, str) and NUL in arg for arg in args):
+        return json_response({"items": [], "next_cursor": None})
     async with request.app[DB].connection() as conn:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(sql, args)
@@ -158,6 +171,8 @@ async def unmapped_codes(request: web.Request) -> web.Response:
     override (``api.mappings``) is no longer listed: it is mapped from then on."""
     carrier_wide(request)
     carrier = request.match_info["carrier"].lower()
+    if NUL in carrier:
+        return json_response({"carrier": carrier, "items": []})
     async with request.app[DB].connection() as conn:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from importlib import resources
 
@@ -83,23 +84,30 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="application/yaml")
 
 
+def _path(template: str) -> str:
+    """A route whose path parameters take any characters but ``/`` (aiohttp's default also refuses
+    ``{`` and ``}``, which carrier codes and tracking numbers may hold); the canonical path, which
+    ``api/openapi.yaml`` documents, stays the template."""
+    return re.sub(r"\{(\w+)\}", r"{\1:[^/]+}", template)
+
+
 def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware, access_middleware],
                           client_max_size=settings.max_body_bytes + 1)
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_kafka, _db, access_context, _lag_probe])
-    app.router.add_post("/v1/webhooks/{carrier}", ingress.webhook)
-    app.router.add_get("/v1/webhooks/{carrier}", ingress.webhook_get, allow_head=False)  # no token: 401
-    app.router.add_get("/v1/webhooks/{carrier}/{token}", ingress.webhook_get, allow_head=False)
+    app.router.add_post(_path("/v1/webhooks/{carrier}"), ingress.webhook)
+    app.router.add_get(_path("/v1/webhooks/{carrier}"), ingress.webhook_get, allow_head=False)  # no token: 401
+    app.router.add_get(_path("/v1/webhooks/{carrier}/{token}"), ingress.webhook_get, allow_head=False)
     app.router.add_post("/v1/events", ingress.post_events)
-    app.router.add_post("/v1/feeds/{carrier}", feeds.post_feed)
+    app.router.add_post(_path("/v1/feeds/{carrier}"), feeds.post_feed)
     app.router.add_post("/v1/shipments", ingress.post_shipment)
     app.router.add_get("/v1/shipments", query.search_shipments)
-    app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", query.get_shipment)
-    app.router.add_get("/v1/carriers/{carrier}/unmapped-codes", query.unmapped_codes)
-    app.router.add_get("/v1/carriers/{carrier}/mappings", mappings.list_mappings)
-    app.router.add_put("/v1/carriers/{carrier}/mappings/{code}", mappings.put_mapping)
-    app.router.add_delete("/v1/carriers/{carrier}/mappings/{code}", mappings.delete_mapping)
+    app.router.add_get(_path("/v1/shipments/{carrier}/{tracking_number}"), query.get_shipment)
+    app.router.add_get(_path("/v1/carriers/{carrier}/unmapped-codes"), query.unmapped_codes)
+    app.router.add_get(_path("/v1/carriers/{carrier}/mappings"), mappings.list_mappings)
+    app.router.add_put(_path("/v1/carriers/{carrier}/mappings/{code}"), mappings.put_mapping)
+    app.router.add_delete(_path("/v1/carriers/{carrier}/mappings/{code}"), mappings.delete_mapping)
     app.router.add_get("/v1/pollers", pollers.list_pollers)
     app.router.add_get("/v1/alerts", alerts.list_alerts)
     app.router.add_post("/v1/alerts/ack", alerts.bulk_ack)
@@ -109,8 +117,8 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_post("/v1/alerts/{alert_id}/resolve", alerts.resolve_alert)
     app.router.add_get("/v1/keys", keys.list_keys)
     app.router.add_post("/v1/keys", keys.create_key)
-    app.router.add_get("/v1/keys/{key_id}", keys.get_key)
-    app.router.add_delete("/v1/keys/{key_id}", keys.revoke_key)
+    app.router.add_get(_path("/v1/keys/{key_id}"), keys.get_key)
+    app.router.add_delete(_path("/v1/keys/{key_id}"), keys.revoke_key)
     app.router.add_get("/v1/audit", keys.list_audit)
     app.router.add_post("/v1/oauth/token", oauth.token)
     app.router.add_get("/v1/openapi.yaml", openapi)

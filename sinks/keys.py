@@ -59,18 +59,20 @@ def validate_grant(grant: Grant, authenticated_carriers: frozenset[str], allow_a
     events for one of them only when ``allow_authenticated`` says an admin wants exactly that, so a
     key cannot spoof a carrier's data by accident."""
     name = grant.name.strip()
-    if not name or len(name) > MAX_NAME:
-        raise GrantError(f"name must be 1 to {MAX_NAME} characters")
+    if not name or len(name) > MAX_NAME or "\x00" in name:
+        raise GrantError(f"name must be 1 to {MAX_NAME} characters (no NUL)")
     if not grant.scopes:
         raise GrantError("at least one scope is needed (scopes: " + ", ".join(SCOPES) + ")")
     unknown = [s for s in grant.scopes if s not in SCOPES]
     if unknown:
         raise GrantError(f"unknown scope {unknown[0]!r} (scopes: {', '.join(SCOPES)})")
+    if len(grant.carriers) > MAX_LIST or len(grant.customers or ()) > MAX_LIST:  # as given, before duplicates go
+        raise GrantError(f"at most {MAX_LIST} customers and {MAX_LIST} carriers per key")
     customers = None
     if grant.customers is not None:
         customers = tuple(sorted({c.strip() for c in grant.customers}))
-        if not customers or any(not c or len(c) > MAX_CUSTOMER for c in customers):
-            raise GrantError(f"customers must be 1 to {MAX_CUSTOMER} characters each, and at least one")
+        if not customers or any(not c or len(c) > MAX_CUSTOMER or "\x00" in c for c in customers):
+            raise GrantError(f"customers must be 1 to {MAX_CUSTOMER} characters each (no NUL), and at least one")
         if len(customers) > MAX_LIST:
             raise GrantError(f"at most {MAX_LIST} customers per key")
     carriers = tuple(sorted({c.strip().lower() for c in grant.carriers}))

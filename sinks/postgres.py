@@ -9,6 +9,7 @@ new state in its table and before the input's offset can be committed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Sequence
@@ -74,16 +75,36 @@ ON CONFLICT (source) DO NOTHING
 """
 
 
+#: PostgreSQL text and jsonb cannot hold NUL; a NUL that a source sent (valid JSON: ``"\u0000"``) is
+#: stored as U+FFFD instead of failing the whole batch forever.
+_NUL, _REPLACEMENT = "\x00", "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every NUL in its strings (and, inside JSON, its keys) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> Jsonb | None:
-    return Jsonb(value, dumps=_dumps) if value else None
+    return Jsonb(storable(value), dumps=_dumps) if value else None
 
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _row(*values: Any) -> tuple[Any, ...]:
+    return tuple(storable(v) if isinstance(v, str) else v for v in values)
+
+
 def event_row(event: TrackingEvent) -> tuple[Any, ...]:
-    return (
+    return _row(
         event.key, event.event_id, event.carrier, event.tracking_number, event.status,
         event.substatus, event.code, event.description, event.occurred_at, event.local_time,
         event.tz_source, _json(event.location.to_dict() if event.location else None), event.mapped,
@@ -93,7 +114,7 @@ def event_row(event: TrackingEvent) -> tuple[Any, ...]:
 
 def shipment_row(state: ShipmentState) -> tuple[Any, ...]:
     reg = state.registration or {}
-    return (
+    return _row(
         state.key, state.carrier, state.tracking_number, state.status, state.substatus, state.code,
         state.description, state.last_event_id, state.last_event_at, state.first_event_at,
         state.delivered_at, _json(state.location), 0, reg.get("order_number"),
@@ -177,9 +198,12 @@ class PostgresSink:
     async def write_deadletter(self, letter: DeadLetter) -> None:
         await self.open()
         d = letter.to_dict()
-        row = (
+        payload, payload_b64 = d["payload"], d["payload_b64"]
+        if payload is not None and _NUL in payload:  # not storable as text: its exact bytes, as base64
+            payload, payload_b64 = None, base64.b64encode(letter.payload).decode()
+        row = _row(
             letter.source, letter.carrier, letter.error,
-            letter.reason, d["payload"], d["payload_b64"], _json(d["headers"]), letter.received_at,
+            letter.reason, payload, payload_b64, _json(d["headers"]), letter.received_at,
         )
 
         async def insert() -> None:

@@ -45,8 +45,13 @@ def fake_api() -> Iterator[FakeCarrierApi]:
         api.stop()
 
 
+#: Only this module's shipments are polled: other tests (the Schemathesis run among them) register
+#: shipments of the same carriers in the same database.
+CUSTOMER = f"pollers-a-{uuid.uuid4().hex[:6]}"
+
+
 def accounts(api: FakeCarrierApi) -> dict[str, Any]:
-    common = {"rate_limit": RATE, "cadence": CADENCE}
+    common = {"rate_limit": RATE, "cadence": CADENCE, "customers": [CUSTOMER]}
     return {"accounts": [
         {"name": "pa-dhl-nl", "carrier": "dhl_parcel_nl", "base_url": api.base_url, **common},
         {"name": "pa-dhl-express", "carrier": "dhl_express", "base_url": f"{api.base_url}/mydhlapi",
@@ -86,7 +91,7 @@ def tn(prefix: str) -> str:
 
 
 async def register(http: aiohttp.ClientSession, carrier: str, number: str, postcode: str | None = None) -> None:
-    body: dict[str, Any] = {"carrier": carrier, "tracking_number": number}
+    body: dict[str, Any] = {"carrier": carrier, "tracking_number": number, "customer": CUSTOMER}
     if postcode:
         body.update(destination_postcode=postcode, destination_country="NL")
     async with http.post("/v1/shipments", json=body) as resp:

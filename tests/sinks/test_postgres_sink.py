@@ -4,6 +4,8 @@ the worker's start-up task and its first write opened the pool twice and crashed
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from agents.shipment_state import apply_events
@@ -41,3 +43,33 @@ async def test_concurrent_open_and_idempotent_replay(system: System) -> None:
                                 ("sinktest:SINK1",)).fetchone() == ("delivered",)
     finally:
         await asyncio.gather(sink.close(), sink.close())
+
+
+async def test_nul_in_text_is_stored_not_retried_forever(system: System) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL, which JSON (``"\\u0000"``) can carry: such an event,
+    its shipment and a dead letter holding one are stored (NUL as U+FFFD; the dead letter's exact
+    bytes as base64) instead of failing the batch, and with it the worker, forever."""
+    from schemas.deadletter import DeadLetter
+    from schemas.events import Location
+
+    sink = PostgresSink(system.settings.database_url, pool_size=1)
+    await sink.open()
+    try:
+        event = dataclasses.replace(_event("SINKNUL\x00", 0, "in_transit"), code="C\x00", description="a\x00b",
+                                    location=Location(city="Ut\x00recht"), attributes={"k\x00": ["v\x00"]})
+        outcome = apply_events(None, [event], datetime.now(UTC))
+        await asyncio.wait_for(sink.write([event], [outcome.state]), timeout=20)
+        payload = b'{"nul": "\\u0000", "raw": "\x00"}'
+        letter = DeadLetter(carrier="sinktest", reason="test", error="parse_error", payload=payload,
+                            received_at=datetime.now(UTC), topic="carrier.sinktest.raw", partition=0,
+                            offset=987654321, headers={"x-nul": "a\x00"})
+        await asyncio.wait_for(sink.write_deadletter(letter), timeout=20)
+        with system.db() as conn:
+            stored = conn.execute("SELECT code, description, location->>'city', attributes FROM tracking_events "
+                                  "WHERE shipment_key = %s", ("sinktest:SINKNUL\ufffd",)).fetchone()
+            dead = conn.execute("SELECT payload, payload_b64 FROM dead_letters WHERE source = %s",
+                                (letter.source,)).fetchone()
+        assert stored == ("C\ufffd", "a\ufffdb", "Ut\ufffdrecht", {"k\ufffd": ["v\ufffd"]})
+        assert dead is not None and dead[0] is None and base64.b64decode(str(dead[1])) == payload
+    finally:
+        await sink.close()
