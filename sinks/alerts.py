@@ -42,9 +42,11 @@ async def apply_changes(cur: AsyncCursor[Any], changes: Sequence[dict[str, Any]]
     """Apply alert changes (``AlertChange.to_dict``) in order, in the caller's transaction: runs of
     the same kind go in one ``executemany`` (pipelined), so a backfill that opens thousands costs a
     few round trips, not thousands."""
+    from sinks.postgres import storable  # (sinks.postgres imports this module)
+
     run: list[tuple[Any, ...]] = []
     kind = ""
-    for c in changes:
+    for c in map(storable, changes):  # a carrier's NUL in a reason must not block the writer
         at = parse_utc(c["at"])
         common = (c["id"], c["type"], c["severity"], c.get("shipment_key"), c.get("feed"), c["carrier"],
                   c.get("tracking_number"), c.get("customer"))
