@@ -8,8 +8,8 @@ stream reopens the alert only when its condition ends and holds again later.
 
 from __future__ import annotations
 
-import base64
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -20,9 +20,8 @@ from api.access import Principal, principal_of, requires
 from api.context import DB
 from api.errors import ApiError, json_response
 from api.ingress import read_body
-from api.query import _instant, _jsonable
-from schemas.events import format_utc, parse_utc
-from trackstream.alerts.rules import ALERT_TYPES
+from api.query import NUL, _instant, _jsonable
+from trackstream.alerts.rules import ALERT_TYPES, SEVERITIES
 
 STATES = ("open", "acknowledged", "resolved")
 MAX_LIMIT = 500
@@ -51,25 +50,37 @@ def _filter(params: Any, principal: Principal) -> tuple[list[str], list[Any]]:
             raise ApiError(400, "invalid_parameter", f"type must be among {', '.join(ALERT_TYPES)}")
         if name == "state" and any(v not in STATES for v in values):
             raise ApiError(400, "invalid_parameter", f"state must be among {', '.join(STATES)}")
+        if name == "severity" and any(v not in SEVERITIES for v in values):
+            raise ApiError(400, "invalid_parameter", f"severity must be among {', '.join(SEVERITIES)}")
         where.append(f"{name} = ANY(%s)")
         args.append([v.lower() for v in values] if name == "carrier" else values)
-    since = _instant(params, "since") if isinstance(params.get("since", ""), str) else None
+    since_text = params.get("since")
+    since_text = "" if since_text is None else since_text
+    if not isinstance(since_text, str):
+        raise ApiError(400, "invalid_parameter", "since must be text")
+    since = _instant({"since": since_text}, "since")
     if since is not None:
         where.append("opened_at >= %s")
         args.append(since)
+    if any(NUL in v for arg in args for v in (arg if isinstance(arg, list) else [arg]) if isinstance(v, str)):
+        return ["false"], []  # stored text never holds NUL: nothing matches
     return where, args
 
 
+#: ``<opened_at in µs since 1970 UTC>.<alert id>``: any text of this shape is a position in the order.
+CURSOR = re.compile(r"([0-9]{1,17})\.([^\x00]+)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _cursor(opened_at: datetime, alert: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([format_utc(opened_at), alert])).decode()
+    return f"{(opened_at - _EPOCH) // timedelta(microseconds=1)}.{alert}"
 
 
 def _uncursor(text: str) -> tuple[datetime, str]:
-    try:
-        stamp, alert = orjson.loads(base64.urlsafe_b64decode(text.encode()))
-        return parse_utc(stamp), str(alert)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from exc
+    match = CURSOR.fullmatch(text)
+    if match is None:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+    return _EPOCH + timedelta(microseconds=int(match[1])), match[2]
 
 
 @requires("alerts:read")
@@ -85,6 +96,7 @@ async def list_alerts(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_parameter", f"limit must be between 1 and {MAX_LIMIT}")
     if params.get("cursor"):
         opened_at, alert = _uncursor(params["cursor"])
+        alert = alert.replace(NUL, "")
         where.append("(opened_at, id) < (%s, %s)")
         args += [opened_at, alert]
     sql = f"SELECT {FIELDS} FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
@@ -100,6 +112,8 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 async def _one(request: web.Request, alert: str, principal: Principal) -> dict[str, Any]:
+    if NUL in alert:
+        raise ApiError(404, "alert_not_found", "no such alert")
     async with request.app[DB].connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {FIELDS} FROM alerts WHERE id = %s", (alert,))
         row = await cur.fetchone()
@@ -142,7 +156,7 @@ def _note(body: bytes) -> str | None:
     note = data.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 1000):
         raise ApiError(422, "invalid_alert_action", "note must be text of at most 1000 characters")
-    return note
+    return note.replace(NUL, "\ufffd") if note else note
 
 
 async def _single(request: web.Request, action: str) -> web.Response:
@@ -178,13 +192,14 @@ async def _bulk(request: web.Request, action: str) -> web.Response:
     note = data.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 1000):
         raise ApiError(422, "invalid_alert_action", "note must be text of at most 1000 characters")
+    note = note.replace(NUL, "\ufffd") if note else note
     if "ids" in data:
         ids = data["ids"]
         if not isinstance(ids, list) or not ids or len(ids) > MAX_BULK or not all(isinstance(i, str) for i in ids):
             raise ApiError(422, "invalid_alert_action", f"ids must be a list of 1 to {MAX_BULK} alert ids")
         where, args = _filter({}, principal)
         where.append("id = ANY(%s)")
-        args.append(ids)
+        args.append([i for i in ids if NUL not in i])
     else:
         criteria = data["filter"]
         if not isinstance(criteria, dict) or set(criteria) - {*_FILTERS, "since"}:

@@ -112,9 +112,10 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/alerts", alerts.list_alerts)
     app.router.add_post("/v1/alerts/ack", alerts.bulk_ack)
     app.router.add_post("/v1/alerts/resolve", alerts.bulk_resolve)
-    app.router.add_get("/v1/alerts/{alert_id}", alerts.get_alert)
-    app.router.add_post("/v1/alerts/{alert_id}/ack", alerts.ack_alert)
-    app.router.add_post("/v1/alerts/{alert_id}/resolve", alerts.resolve_alert)
+    # ids only (al_ + 24 hex), so /v1/alerts/ack and /resolve are not also "the alert named ack"
+    app.router.add_get("/v1/alerts/{alert_id:al_[0-9a-f]{24}}", alerts.get_alert)
+    app.router.add_post("/v1/alerts/{alert_id:al_[0-9a-f]{24}}/ack", alerts.ack_alert)
+    app.router.add_post("/v1/alerts/{alert_id:al_[0-9a-f]{24}}/resolve", alerts.resolve_alert)
     app.router.add_get("/v1/keys", keys.list_keys)
     app.router.add_post("/v1/keys", keys.create_key)
     app.router.add_get(_path("/v1/keys/{key_id}"), keys.get_key)
