@@ -14,9 +14,12 @@ import faust
 
 import carriers
 from agents import deadletters, heartbeat, mapping_overrides, normalize, outbound, polling, track, write_postgres
+from agents.alerting import Alerting
 from agents.shipment_state import DedupPolicy
 from sinks.postgres import PostgresSink
 from tables.shipment_states import shipment_states_table
+from trackstream.alerts.due_index import DueIndex
+from trackstream.alerts.rules import load_rules
 from trackstream.settings import Settings
 from trackstream.topics_faust import declare_topics
 
@@ -59,7 +62,11 @@ def create_app(settings: Settings) -> faust.App:
     policy = DedupPolicy(horizon=timedelta(days=settings.dedup_horizon_days), max_ids=settings.dedup_max_ids)
     overrides = mapping_overrides.register(app, sink, settings)
     normalize.register(app, topics, settings, overrides)
-    track.register(app, topics, states, policy)
+    alerting = Alerting(rules=load_rules(settings.alert_rules),
+                        index=DueIndex(settings.data_dir / "worker" / settings.worker_id / "alert-due"),
+                        partitions=settings.partitions, tick_seconds=settings.alert_tick_seconds,
+                        per_tick=settings.alert_tick_limit)
+    track.register(app, topics, states, policy, alerting)
     write_postgres.register(app, topics, sink, settings)
     deadletters.register(app, topics, sink)
     heartbeat.register(app, topics, sink, settings)

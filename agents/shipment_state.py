@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentRegistration, ShipmentUpdate
@@ -49,6 +50,19 @@ def is_informational(event: TrackingEvent) -> bool:
     delivery photo) with ``attributes["status_change"] = False``: they join the timeline but never
     set the shipment's status."""
     return event.attributes.get("status_change") is False
+
+
+def location_key(location: dict[str, Any] | None) -> str | None:
+    """What "the same location" means for ``stuck_at_location``: the carrier's location code, else
+    its city and country, else its own text; None when the event says nothing about where."""
+    if not location:
+        return None
+    if location.get("code"):
+        return f"code:{location['code']}"
+    if location.get("city"):
+        return f"{location.get('country') or ''}:{str(location['city']).strip().lower()}"
+    text = location.get("text")
+    return f"text:{text}" if text else None
 
 
 def new_state(key: str, carrier: str, tracking_number: str) -> ShipmentState:
@@ -94,7 +108,11 @@ def apply_events(
             current.last_event_id = event.event_id
             current.last_event_at = event.occurred_at
             current.last_rank = rank
-            current.location = event.location.to_dict() if event.location else current.location
+            if event.location is not None:
+                where = event.location.to_dict()
+                if current.location_since is None or location_key(where) != location_key(current.location):
+                    current.location_since = event.occurred_at
+                current.location = where
             horizon_start = _ms(event.occurred_at - policy.horizon)
         else:
             outcome.late += 1

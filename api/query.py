@@ -67,8 +67,12 @@ async def get_shipment(request: web.Request) -> web.Response:
                 (key,),
             )
             events = [_jsonable(e) for e in await cur.fetchall()]
+        from api.alerts import open_alerts_of
+
+        open_alerts = await open_alerts_of(conn, key)
     body = shipment_json(row)
     body["events"] = events
+    body["alerts"] = open_alerts
     return json_response(body)
 
 

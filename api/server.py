@@ -13,7 +13,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
-from api import feeds, health, ingress, keys, mappings, oauth, pollers, query, subscriptions, track
+from api import alerts, feeds, health, ingress, keys, mappings, oauth, pollers, query, subscriptions, track
 from api.access import public
 from api.auth import access_context, access_middleware
 from api.context import DB, LAG_PROBE, PACKER, PRODUCER, PRODUCER_STARTED, SETTINGS
@@ -109,6 +109,13 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_put(_path("/v1/carriers/{carrier}/mappings/{code}"), mappings.put_mapping)
     app.router.add_delete(_path("/v1/carriers/{carrier}/mappings/{code}"), mappings.delete_mapping)
     app.router.add_get("/v1/pollers", pollers.list_pollers)
+    app.router.add_get("/v1/alerts", alerts.list_alerts)
+    app.router.add_post("/v1/alerts/ack", alerts.bulk_ack)
+    app.router.add_post("/v1/alerts/resolve", alerts.bulk_resolve)
+    # ids only (al_ + 24 hex), so /v1/alerts/ack and /resolve are not also "the alert named ack"
+    app.router.add_get("/v1/alerts/{alert_id:al_[0-9a-f]{24}}", alerts.get_alert)
+    app.router.add_post("/v1/alerts/{alert_id:al_[0-9a-f]{24}}/ack", alerts.ack_alert)
+    app.router.add_post("/v1/alerts/{alert_id:al_[0-9a-f]{24}}/resolve", alerts.resolve_alert)
     app.router.add_get("/v1/keys", keys.list_keys)
     app.router.add_post("/v1/keys", keys.create_key)
     app.router.add_get(_path("/v1/keys/{key_id}"), keys.get_key)

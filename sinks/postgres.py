@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from schemas.deadletter import DeadLetter
 from schemas.events import TrackingEvent
+from sinks import alerts as alert_rows
 from sinks.outbound.subscriptions import enqueue_changes
 from tables.shipment_states import ShipmentState
 from trackstream import metrics
@@ -162,19 +163,21 @@ class PostgresSink:
                 await self.pool.close()
                 self._opened = False
 
-    async def write(self, events: Sequence[TrackingEvent], states: Sequence[ShipmentState]) -> None:
+    async def write(self, events: Sequence[TrackingEvent], states: Sequence[ShipmentState],
+                    alerts: Sequence[dict[str, Any]] = ()) -> None:
         """Write one batch in one transaction, retrying until PostgreSQL takes it.
 
         Retrying forever (with backoff) blocks this partition rather than acking input that is not
         stored: at-least-once, nothing accepted is lost.
         """
-        if not events and not states:
+        if not events and not states and not alerts:
             return
         await self.open()
-        await retry_forever(lambda: self._write_once(events, states), "PostgreSQL write",
+        await retry_forever(lambda: self._write_once(events, states, alerts), "PostgreSQL write",
                             on_error=metrics.SINK_ERRORS.inc)
 
-    async def _write_once(self, events: Sequence[TrackingEvent], states: Sequence[ShipmentState]) -> None:
+    async def _write_once(self, events: Sequence[TrackingEvent], states: Sequence[ShipmentState],
+                          alerts: Sequence[dict[str, Any]] = ()) -> None:
         started = time.perf_counter()
         async with self.pool.connection() as conn:
             async with conn.cursor() as cur:
@@ -191,6 +194,8 @@ class PostgresSink:
                     # with the stored status); one indexed lookup when nobody subscribed
                     await enqueue_changes(cur, events, states, self.public_url)
                     await cur.execute(_MERGE_SHIPMENTS)
+                if alerts:
+                    await alert_rows.apply_changes(cur, alerts)
             await conn.commit()
         metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.SINK_ROWS.labels("events").inc(len(events))

@@ -43,6 +43,12 @@ class ShipmentState:
     seen: list[tuple[int, str]] = field(default_factory=list)
     version: int = 0
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: occurred_at of the first event at the current location (``stuck_at_location``)
+    location_since: datetime | None = None
+    #: the alert types the stream has open for this shipment → when each opened (µs since the epoch)
+    alerts: dict[str, int] = field(default_factory=dict)
+    #: the earliest instant a time-based alert condition will hold if nothing changes (due index)
+    due: datetime | None = None
 
     def encode(self) -> bytes:
         return orjson.dumps([
@@ -50,6 +56,7 @@ class ShipmentState:
             self.code, self.description, self.last_event_id, _us(self.last_event_at), self.last_rank,
             _us(self.first_event_at), _us(self.delivered_at), self.location, self.event_count,
             self.registration, self.seen, self.version, _us(self.updated_at),
+            _us(self.location_since), self.alerts, _us(self.due),
         ])
 
     @classmethod
@@ -58,20 +65,24 @@ class ShipmentState:
 
     @classmethod
     def from_list(cls, d: list[Any]) -> ShipmentState:
-        if not isinstance(d, list) or not d or d[0] != _VERSION:
-            raise ValueError(f"not a shipment state (version {_VERSION}): {str(d)[:80]}")
+        if not isinstance(d, list) or not d or d[0] not in (1, _VERSION):
+            raise ValueError(f"not a shipment state (version 1 or {_VERSION}): {str(d)[:80]}")
+        extra: dict[str, Any] = {}
+        if d[0] >= 2:  # version 1 (before alerts) reads with none open and nothing due
+            extra = {"location_since": _dt(d[19]), "alerts": dict(d[20]), "due": _dt(d[21])}
         return cls(
             key=d[1], carrier=d[2], tracking_number=d[3], status=d[4], substatus=d[5], code=d[6],
             description=d[7], last_event_id=d[8], last_event_at=_dt(d[9]), last_rank=d[10],
             first_event_at=_dt(d[11]), delivered_at=_dt(d[12]), location=d[13], event_count=d[14],
             registration=d[15], seen=[(t, i) for t, i in d[16]], version=d[17],
-            updated_at=_dt(d[18]) or datetime.now(UTC),
+            updated_at=_dt(d[18]) or datetime.now(UTC), **extra,
         )
 
 
 #: Encoding: a JSON array (positional, compact) whose first item is this format version; instants
 #: are integer microseconds since the epoch (exact, and much cheaper than ISO text to read back).
-_VERSION = 1
+#: Version 2 appends location_since, alerts and due; version 1 states still read.
+_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 

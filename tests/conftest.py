@@ -109,7 +109,7 @@ def system() -> Iterator[System]:
          "cadence": {"pre_transit": "1s", "in_transit": "1s", "not_found": "1s", "idle": "0.3s"}},
     ]}))
     env = {**with_test_carriers(stack_env(data_dir), data_dir), "TRACKSTREAM_POLL_ACCOUNTS": str(accounts),
-           "TRACKSTREAM_MAPPING_REFRESH_SECONDS": "1",
+           "TRACKSTREAM_MAPPING_REFRESH_SECONDS": "1", "TRACKSTREAM_ALERT_TICK_SECONDS": "1",
            # an eager partition watchdog, so every test that counts stored events also shows it is harmless
            "TRACKSTREAM_STALL_SECONDS": "3",
            # webhook receivers of the tests listen on loopback; retries within a test's patience

@@ -70,3 +70,8 @@ OUTBOUND_SECONDS = Histogram(
     "trackstream_outbound_attempt_seconds", "Duration of one outbound HTTP attempt",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+ALERTS = Counter("trackstream_alerts_total", "Alerts opened and resolved by the stream", ["type", "state"])
+ALERT_TICK_DUE = Histogram(
+    "trackstream_alert_tick_due_shipments", "Shipments due on one partition's alert tick",
+    buckets=(0, 1, 10, 100, 1000, 2000, 10000),
+)

@@ -86,6 +86,11 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
         "5", "The API re-reads a key from PostgreSQL after this long: a revoked key stops working within it."
     ),
     "TRACKSTREAM_METRICS_REQUIRE_KEY": ("0", "1: /metrics needs a key with scope metrics:read (or admin)."),
+    "TRACKSTREAM_ALERT_RULES": (
+        "", "YAML/JSON file of alert thresholds (trackstream/alerts/rules.py); empty: the documented defaults."
+    ),
+    "TRACKSTREAM_ALERT_TICK_SECONDS": ("10", "How often every partition's alert due-time index is visited."),
+    "TRACKSTREAM_ALERT_TICK_LIMIT": ("2000", "At most this many due shipments per partition per tick."),
     "TRACKSTREAM_ADMIN_KEY_FILE": (
         "", "Where `trackstream up` writes the admin key it creates on first start (mode 0600); "
         "default: admin-key in the data folder."
@@ -159,6 +164,20 @@ def _push_clients(env: Mapping[str, str]) -> dict[str, PushClient]:
     if secret and len(secret) < 16:
         raise SettingsError("TRACKSTREAM_UPS_WEBHOOK_CLIENT_SECRET must be at least 16 characters")
     return {"ups": PushClient("ups", client_id, secret)} if client_id else {}
+
+
+def _alert_rules(env: Mapping[str, str]) -> str:
+    """The rules file, validated now (SettingsError naming file and field), so a bad file stops
+    every process at start."""
+    path = _str(env, "TRACKSTREAM_ALERT_RULES").strip()
+    if path:
+        from trackstream.alerts.rules import RulesError, load_rules
+
+        try:
+            load_rules(path)
+        except RulesError as exc:
+            raise SettingsError(f"TRACKSTREAM_ALERT_RULES: {exc}") from exc
+    return path
 
 
 def load_carrier_definitions(env: Mapping[str, str]) -> dict[str, CarrierDefinition]:
@@ -281,6 +300,9 @@ class Settings:
     key_cache_seconds: float = 5.0
     metrics_require_key: bool = False
     admin_key_file: Path | None = None
+    alert_rules: str = ""
+    alert_tick_seconds: float = 10.0
+    alert_tick_limit: int = 2000
     producer_linger: float = 0.001
     poll_accounts: str = ""
     poll_in_worker: bool = True
@@ -341,6 +363,9 @@ class Settings:
             key_rate_limit=_non_negative(env, "TRACKSTREAM_KEY_RATE_LIMIT"),
             key_cache_seconds=_non_negative(env, "TRACKSTREAM_KEY_CACHE_SECONDS"),
             metrics_require_key=_str(env, "TRACKSTREAM_METRICS_REQUIRE_KEY") in ("1", "true", "yes"),
+            alert_rules=_alert_rules(env),
+            alert_tick_seconds=_positive(env, "TRACKSTREAM_ALERT_TICK_SECONDS"),
+            alert_tick_limit=_int(env, "TRACKSTREAM_ALERT_TICK_LIMIT", minimum=1),
             admin_key_file=Path(_str(env, "TRACKSTREAM_ADMIN_KEY_FILE")).absolute()
             if _str(env, "TRACKSTREAM_ADMIN_KEY_FILE") else None,
             producer_linger=_non_negative(env, "TRACKSTREAM_PRODUCER_LINGER"),

@@ -16,6 +16,8 @@ SHIPMENT_UPDATES = "shipment.updates"
 SHIPMENT_CHANGES = "shipment.changes"
 DEADLETTER = "tracking.deadletter"
 ALERTS = "tracking.alerts"
+#: one tick per partition every TRACKSTREAM_ALERT_TICK_SECONDS: the track agent visits its due-time index
+ALERT_TICKS = "alerts.ticks"
 
 #: Carriers with a raw topic: every adapter, since each has a way in (webhooks, pollers, file
 #: feeds; "native" is POST /v1/events).
@@ -35,7 +37,7 @@ def raw_carriers(configured: Iterable[str] = ()) -> tuple[str, ...]:
 def all_topics(configured: Iterable[str] = ()) -> list[str]:
     return [
         *(raw_topic(c) for c in raw_carriers(configured)),
-        TRACKING_EVENTS, SHIPMENTS_REGISTERED, SHIPMENT_UPDATES, SHIPMENT_CHANGES, DEADLETTER, ALERTS,
+        TRACKING_EVENTS, SHIPMENTS_REGISTERED, SHIPMENT_UPDATES, SHIPMENT_CHANGES, DEADLETTER, ALERTS, ALERT_TICKS,
     ]
 
 

@@ -16,10 +16,12 @@ class Topics:
     raw: TopicT  # every carrier.<carrier>.raw topic
     tracking_events: TopicT
     registered: TopicT
-    track_input: TopicT  # tracking.events + shipments.registered, co-partitioned
+    track_input: TopicT  # tracking.events + shipments.registered + alerts.ticks, co-partitioned
     updates: TopicT
     changes: TopicT
     deadletter: TopicT
+    alerts: TopicT
+    alert_ticks: TopicT
 
 
 def _topic(app: faust.App, *topic_names: str, partitions: int) -> TopicT:
@@ -36,8 +38,10 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
                    partitions=n),
         tracking_events=_topic(app, names.TRACKING_EVENTS, partitions=n),
         registered=_topic(app, names.SHIPMENTS_REGISTERED, partitions=n),
-        track_input=_topic(app, names.TRACKING_EVENTS, names.SHIPMENTS_REGISTERED, partitions=n),
+        track_input=_topic(app, names.TRACKING_EVENTS, names.SHIPMENTS_REGISTERED, names.ALERT_TICKS, partitions=n),
         updates=_topic(app, names.SHIPMENT_UPDATES, partitions=n),
         changes=_topic(app, names.SHIPMENT_CHANGES, partitions=n),
         deadletter=_topic(app, names.DEADLETTER, partitions=n),
+        alerts=_topic(app, names.ALERTS, partitions=n),
+        alert_ticks=_topic(app, names.ALERT_TICKS, partitions=n),
     )

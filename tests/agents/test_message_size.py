@@ -59,3 +59,24 @@ def test_changes_are_split_without_separating_a_shipment_from_its_state() -> Non
         all_states.extend(states)
     assert all_states == [o.state for o in outcomes]
     assert all_events == [e for o in outcomes for e in o.accepted]
+
+
+def test_alerts_travel_with_their_shipment_and_keep_messages_under_the_limit() -> None:
+    """A backfill of old events opens an alert for every shipment at once: the alerts must not
+    push a changes message over the broker's size limit (it would be refused, forever)."""
+    from schemas.changes import decode_all_changes, encode_alert_changes
+
+    outcomes = [apply_events(None, [ev(f"S{n}", i) for i in range(3)], NOW) for n in range(300)]
+    alerts = {o.state.key: [{"id": f"al_{n}", "shipment_key": o.state.key, "reason": "x" * 300}]
+              for n, o in enumerate(outcomes)}
+    messages = encode_changes_messages([(o.accepted, o.state) for o in outcomes], limit=30_000, alerts=alerts)
+    assert len(messages) > 5 and all(len(value) <= 30_000 for _, value in messages)
+    carried = []
+    for _, value in messages:
+        _, states, found = decode_all_changes(value)
+        assert {a["shipment_key"] for a in found} == {s.key for s in states}  # with their shipment
+        carried += found
+    assert carried == [a for o in outcomes for a in alerts[o.state.key]]
+    ticks = encode_alert_changes([a for found in alerts.values() for a in found], limit=30_000)
+    assert len(ticks) > 1 and all(len(value) <= 30_000 for value in ticks)
+    assert sum(len(decode_all_changes(v)[2]) for v in ticks) == 300

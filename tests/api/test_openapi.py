@@ -359,7 +359,7 @@ def test_shipment_schema_matches_the_query_output(spec: Json) -> None:
     produced = set(query.shipment_json(dict.fromkeys(columns)))
     assert set(spec["components"]["schemas"]["Shipment"]["properties"]) == produced
     detail = schema_properties(spec, spec["components"]["schemas"]["ShipmentDetail"])
-    assert set(detail) == produced | {"events"}
+    assert set(detail) == produced | {"events", "alerts"}
     timeline = resolve(spec, detail["events"]["items"])
     assert set(timeline["properties"]) == {
         "event_id", "occurred_at", "status", "substatus", "code", "description", "location",

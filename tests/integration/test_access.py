@@ -20,6 +20,7 @@ import pytest
 from api.access import SCOPES
 from tests.conftest import System
 from tests.support import bearer, eventually
+from trackstream.alerts.lifecycle import alert_id
 
 WRONG_KEY = "tsk_0123456789ab." + "x" * 43  # well-formed, never issued
 
@@ -69,6 +70,17 @@ async def world(system: System) -> AsyncIterator[World]:
                                                   "occurred_at": "2026-11-20T10:00:00Z"}]) as resp:
             assert resp.status == 202
         await _wait_stored(http, carrier, number)
+        # B's shipment has an alert too (an exception, then in transit again later in the table's routes)
+        async with http.post("/v1/events", json=[{"carrier": carrier, "tracking_number": number,
+                                                  "status": "exception", "substatus": "damaged",
+                                                  "occurred_at": "2026-11-20T11:00:00Z"}]) as resp:
+            assert resp.status == 202
+
+        async def alerted() -> bool:
+            async with http.get(f"/v1/alerts/{alert_id(f'{carrier}:{number}', 'carrier_exception')}") as resp:
+                return resp.status == 200
+
+        await eventually(alerted, what="B's alert")
     yield World(a, b, number, carrier, keys)
 
 
@@ -96,6 +108,10 @@ class Route:
         return self.name.split(" ", 1)[0]
 
 
+def _alert(w: World) -> str:
+    return alert_id(f"{w.carrier}:{w.b_number}", "carrier_exception")
+
+
 def _event(w: World, customer_number: str | None = None) -> list[dict[str, Any]]:
     return [{"carrier": w.carrier, "tracking_number": customer_number or w.b_number, "status": "in_transit",
              "code": "ACCESS", "occurred_at": "2026-11-21T09:00:00Z"}]
@@ -119,6 +135,11 @@ ROUTES = [
           lambda w: {"status": "in_transit"}, right=201, other_customer=403, carrier_wide=True),
     Route("DELETE mapping", lambda w: "/v1/carriers/pigeonpost/mappings/NEVER-MAPPED", ("mappings:write",),
           right=404, other_customer=403, carrier_wide=True),
+    Route("GET alerts", lambda w: f"/v1/alerts?customer={w.b}", ("alerts:read",), other_customer=200),
+    Route("GET one alert", lambda w: f"/v1/alerts/{_alert(w)}", ("alerts:read",)),
+    Route("POST ack alert", lambda w: f"/v1/alerts/{_alert(w)}/ack", ("alerts:write",)),
+    Route("POST bulk ack", lambda w: "/v1/alerts/ack", ("alerts:write",), lambda w: {"ids": [_alert(w)]},
+          other_customer=200),
     Route("GET pollers", lambda w: "/v1/pollers", ("admin",), other_customer=200),
     Route("GET keys", lambda w: "/v1/keys", ("admin",), other_customer=200),
     Route("GET audit", lambda w: "/v1/audit?limit=5", ("admin",), other_customer=200),

@@ -73,3 +73,24 @@ async def test_nul_in_text_is_stored_not_retried_forever(system: System) -> None
         assert dead is not None and dead[0] is None and base64.b64decode(str(dead[1])) == payload
     finally:
         await sink.close()
+
+
+async def test_nul_in_an_alert_is_stored_not_retried_forever(system: System) -> None:
+    """An alert's reason quotes the carrier (a substatus, a description): a NUL there too."""
+    from trackstream.alerts.lifecycle import decide
+    from trackstream.alerts.rules import AlertRules
+
+    sink = PostgresSink(system.settings.database_url, pool_size=1)
+    await sink.open()
+    try:
+        event = dataclasses.replace(_event("SINKALNUL", 0, "exception"), substatus=None, description="bro\x00ken")
+        outcome = apply_events(None, [event], datetime.now(UTC))
+        alerts = [c.to_dict() for c in decide(outcome.state, datetime.now(UTC), AlertRules())
+                  if c.type == "carrier_exception"]
+        assert len(alerts) == 1
+        await asyncio.wait_for(sink.write([event], [outcome.state], alerts), timeout=20)
+        with system.db() as conn:
+            row = conn.execute("SELECT state, reason FROM alerts WHERE id = %s", (alerts[0]["id"],)).fetchone()
+        assert row == ("open", "carrier reports bro\ufffdken")
+    finally:
+        await sink.close()
