@@ -203,6 +203,8 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     if not 1 <= limit <= MAX_LIST:
         raise ApiError(400, "invalid_parameter", f"limit must be between 1 and {MAX_LIST}")
     after = request.query.get("after") or None
+    if after is not None and "\x00" in after:  # stored ids never hold NUL: an empty page
+        return json_response({"items": [], "next_after": None})
     async with request.app[DB].connection() as conn, conn.cursor() as cur:
         items = await subs.list_owned(cur, _owner_filter(principal_of(request)), limit=limit + 1, after=after)
     more = len(items) > limit
@@ -335,8 +337,7 @@ async def replay(request: web.Request) -> web.Response:
         await _visible(request, cur, sid)
         count = await store.replay(cur, sid, now, since=since,
                                    event_id=storable(event_id) if event_id is not None else None)
-        if count is None:
-            raise ApiError(404, "event_not_found", f"no message of event {event_id!r} for this subscription")
+        count = count or 0  # no message of that event: nothing to send again
         await audit.record(conn, actor=principal.key_id, action="subscription.replayed", target_type=TARGET,
                            target_id=sid, details={"since": since_text, "event_id": event_id, "messages": count})
     return json_response({"status": "accepted", "replayed": count}, status=202)
