@@ -82,27 +82,32 @@ class StallDetector:
         self.stall_seconds = stall_seconds
         self._since: dict[Hashable, tuple[int | None, float]] = {}  # read offset, since when
         self._reads: dict[Hashable, int | None] = {}  # every partition's read offset, last round
-        self._fetched_at: float | None = None  # when the fetcher last handed any partition something
+        self._fetched_at: dict[Hashable, float] = {}  # per topic: when the fetcher last handed it something
 
     def reset(self) -> None:
         self._since.clear()
         self._reads.clear()
-        self._fetched_at = None
+        self._fetched_at.clear()
 
     def check(self, views: Mapping[Hashable, PartitionView], now: float) -> list[Unstick]:
         """Partitions stalled for ``stall_seconds`` as of ``now`` (monotonic seconds).
 
-        One fetcher serves every partition of the worker, and it waits while an agent's buffer is
-        full. So when it handed nothing to any partition for ``stall_seconds`` while messages are in
-        flight, every partition stands still behind a slow agent and none is stalled. A partition is
-        stalled when the fetcher handed other partitions messages meanwhile, or when nothing is in
-        flight anywhere."""
+        One fetcher serves every partition of the worker, and it stops feeding a topic while the
+        agent reading it has a full buffer, while other agents' topics still flow (the alert ticks
+        do, every few seconds). So the evidence is taken per topic: when the fetcher handed none of
+        a topic's partitions anything for ``stall_seconds`` while messages of that topic are in
+        flight, they all stand still behind a slow agent and none is stalled. A partition is
+        stalled when the fetcher handed other partitions of its topic messages meanwhile, or when
+        nothing of its topic is in flight."""
         reads = {tp: view.read for tp, view in views.items()}
-        if self._fetched_at is None or any(self._reads.get(tp, read) != read for tp, read in reads.items()):
-            self._fetched_at = now
+        groups = {tp: topic_of(tp) for tp in views}
+        for group in set(groups.values()):
+            moved = any(self._reads.get(tp, read) != read for tp, read in reads.items() if groups[tp] == group)
+            if group not in self._fetched_at or moved:
+                self._fetched_at[group] = now
         self._reads = reads
-        fetching = now - self._fetched_at < self.stall_seconds
-        busy = any(view.held for view in views.values())
+        fetching = {g: now - at < self.stall_seconds for g, at in self._fetched_at.items()}
+        busy = {g: any(view.held for tp, view in views.items() if groups[tp] == g) for g in set(groups.values())}
         for tp in list(self._since):
             if tp not in views:
                 del self._since[tp]
@@ -114,10 +119,16 @@ class StallDetector:
             seen = self._since.get(tp)
             if seen is None or seen[0] != view.read:
                 self._since[tp] = (view.read, now)
-            elif now - seen[1] >= self.stall_seconds and (fetching or not busy):
+            elif now - seen[1] >= self.stall_seconds and (fetching[groups[tp]] or not busy[groups[tp]]):
                 stalled.append(Unstick(tp, view.seek_to, view.paused))
                 del self._since[tp]
         return stalled
+
+
+def topic_of(tp: Hashable) -> Hashable:
+    """The group a partition's evidence is taken in: its topic (``TP.topic``); None for anything
+    without one (all one group)."""
+    return getattr(tp, "topic", None)
 
 
 def observe(consumer: Any) -> dict[Hashable, PartitionView]:

@@ -110,3 +110,23 @@ def test_an_idle_worker_with_an_unfetched_backlog_is_stalled() -> None:
     results = [detector.check({"a": view(read=10, committed=11, highwater=11), "b": view(read=None, committed=7)},
                               float(t)) for t in range(0, 40, 10)]
     assert results == [[], [], [], [Unstick("b", 7, False)]]
+
+
+def test_a_blocked_agent_is_not_a_stall_while_another_agents_topic_flows() -> None:
+    """A blocked sink holds some partitions of its topic; another of its partitions gets messages
+    the fetcher does not hand over (the agent's buffer is full), while the alert ticks of another
+    agent keep flowing: back-pressure on that topic, not a stall."""
+    from faust.types import TP
+
+    detector = StallDetector(STALL)
+    held, waiting = TP("shipment.changes", 0), TP("shipment.changes", 3)
+    ticks, stuck = TP("alerts.ticks", 0), TP("alerts.ticks", 1)
+    for t in range(0, 130, 10):
+        found = detector.check({
+            held: view(read=50, committed=20, in_flight=30), waiting: view(read=7, committed=8),
+            ticks: view(read=100 + t, committed=101 + t, highwater=102 + t),  # flows
+            stuck: view(read=4, committed=5, highwater=40),  # its topic flows, it does not: a stall
+        }, float(t))
+        assert waiting not in {u.tp for u in found}
+        if t >= STALL and t % 40 == 30:
+            assert [u.tp for u in found] == [stuck]
